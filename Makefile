@@ -1,0 +1,30 @@
+# Convoke: `make run` serves the embedded default, `make test` runs the whole suite.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTHON := .venv/bin/python
+PORT ?= 8000
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint format bench-callback bench-render bench-push clean
+
+install: ## Install uv when missing, then the locked dependencies into .venv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install ## Serve on 127.0.0.1:$(PORT) with SQLite, a Celery worker and beat, mail to var/mail/
+	PORT=$(PORT) $(PYTHON) -m calendars.devserver
+
+test: install ## The whole test suite
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+
+format: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+clean:
+	rm -rf var/celery var/mail .pytest_cache

@@ -1,0 +1,270 @@
+"""Convoke settings.
+
+This is the only module that reads the environment (STYLE.md rule 7). Every variable of
+DESIGN.md section 2 is read here with a default that makes ``make run`` work on one machine.
+With ``DEBUG`` false (production), start-up is refused unless ``SECRET_KEY``,
+``CALDAV_INBOUND_API_KEY`` and ``FIELD_ENCRYPTION_KEY`` are set.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+# An operator's `.env` next to manage.py is read when present; real environment variables win.
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+# --- Secrets: required in production, generated per process in DEBUG ---------------------
+_REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "CALDAV_INBOUND_API_KEY", "FIELD_ENCRYPTION_KEY")
+_missing = [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
+if _missing and not DEBUG:
+    raise ImproperlyConfigured(
+        "Convoke refuses to start in production mode (DEBUG is false) without "
+        + ", ".join(_missing)
+        + ". Set them in the environment, or set DEBUG=true for local development "
+        "(`make run` generates development values in var/dev.env)."
+    )
+
+SECRET_KEY: str = env.str("SECRET_KEY", default="") or "insecure-development-key-" + "0" * 32
+CALDAV_INBOUND_API_KEY: str = env.str("CALDAV_INBOUND_API_KEY", default="")
+# Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
+FIELD_ENCRYPTION_KEY: str = env.str(
+    "FIELD_ENCRYPTION_KEY",
+    # A fixed development key, only ever used with DEBUG on (refused above otherwise).
+    default="Y29udm9rZS1kZXZlbG9wbWVudC1vbmx5LWtleS0zMmI=",
+)
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+APP_URL: str = env.str("APP_URL", default="http://127.0.0.1:8000").rstrip("/")
+_app_host = urlsplit(APP_URL).hostname
+CSRF_TRUSTED_ORIGINS: list[str] = env.list(
+    "CSRF_TRUSTED_ORIGINS",
+    default=[f"{urlsplit(APP_URL).scheme}://{urlsplit(APP_URL).netloc}"] if _app_host else [],
+)
+
+# --- Applications -------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "anymail",
+    "calendars.apps.CalendarsConfig",
+    "scheduling.apps.SchedulingConfig",
+    "invitations.apps.InvitationsConfig",
+    "gcal_push.apps.GcalPushConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "calendars.urls"
+WSGI_APPLICATION = "calendars.wsgi.application"
+ASGI_APPLICATION = "calendars.asgi.application"
+AUTH_USER_MODEL = "calendars.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+            "builtins": ["calendars.templatetags.translate"],
+        },
+    }
+]
+
+# --- Database -----------------------------------------------------------------------------
+# SQLite is the embedded default; it is set up for several processes (web, worker, beat):
+# WAL journal, a busy timeout and IMMEDIATE transactions (DESIGN.md section 4).
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'convoke.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# --- Internationalisation -----------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch"), ("nl", "Nederlands")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+TRANSLATIONS_JSON_PATH: Path = Path(
+    env.str("TRANSLATIONS_JSON_PATH", default=str(BASE_DIR / "translations.json"))
+)
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Security -----------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- CalDAV ---------------------------------------------------------------------------------
+CALDAV_URL: str = env.str("CALDAV_URL", default="")
+CALDAV_OUTBOUND_API_KEY: str = env.str("CALDAV_OUTBOUND_API_KEY", default="")
+CALDAV_USERNAME: str = env.str("CALDAV_USERNAME", default="")
+CALDAV_PASSWORD: str = env.str("CALDAV_PASSWORD", default="")
+CALDAV_CALENDAR_HOME_TEMPLATE: str = env.str("CALDAV_CALENDAR_HOME_TEMPLATE", default="")
+CALDAV_SERVER_SCHEDULES: bool = env.bool("CALDAV_SERVER_SCHEDULES", default=True)
+CALLBACK_MAX_BYTES: int = env.int("CALLBACK_MAX_BYTES", default=1024 * 1024)
+# The request body limit Django enforces must let a callback of CALLBACK_MAX_BYTES through.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(CALLBACK_MAX_BYTES, 2_621_440)
+
+# --- Email ----------------------------------------------------------------------------------
+CALENDAR_ITIP_ENABLED: bool = env.bool("CALENDAR_ITIP_ENABLED", default=True)
+CALENDAR_INVITATION_FROM_EMAIL: str = env.str(
+    "CALENDAR_INVITATION_FROM_EMAIL", default="convoke@localhost"
+)
+DEFAULT_FROM_EMAIL = CALENDAR_INVITATION_FROM_EMAIL
+SERVER_EMAIL = CALENDAR_INVITATION_FROM_EMAIL
+
+# The route is Brevo when BREVO_API_KEY is set, else SMTP when EMAIL_HOST is set, else files.
+# These variables feed Django 6.1's MAILERS; the deprecated EMAIL_* settings are not defined.
+_brevo_api_key = env.str("BREVO_API_KEY", default="")
+_email_host = env.str("EMAIL_HOST", default="")
+_email_file_path = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+if _brevo_api_key:
+    MAIL_ROUTE = "brevo"
+    MAILERS = {
+        "default": {
+            "BACKEND": "anymail.backends.brevo.EmailBackend",
+            "OPTIONS": {"api_key": _brevo_api_key},
+        }
+    }
+elif _email_host:
+    MAIL_ROUTE = "smtp"
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": env.int("EMAIL_PORT", default=587),
+                "username": env.str("EMAIL_HOST_USER", default="") or None,
+                "password": env.str("EMAIL_HOST_PASSWORD", default="") or None,
+                "use_tls": env.bool("EMAIL_USE_TLS", default=True),
+                "timeout": env.int("EMAIL_TIMEOUT", default=30),
+            },
+        }
+    }
+else:
+    MAIL_ROUTE = "file"
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": _email_file_path},
+        }
+    }
+
+# --- La Suite Messages ------------------------------------------------------------------------
+MESSAGES_API_URL: str = env.str("MESSAGES_API_URL", default="").rstrip("/")
+MESSAGES_API_KEY: str = env.str("MESSAGES_API_KEY", default="")
+MESSAGES_CHANNEL_ID: str = env.str("MESSAGES_CHANNEL_ID", default="")
+
+# --- Google -----------------------------------------------------------------------------------
+GOOGLE_INVITE_ENABLED: bool = env.bool("GOOGLE_INVITE_ENABLED", default=False)
+GOOGLE_CLIENT_ID: str = env.str("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET: str = env.str("GOOGLE_CLIENT_SECRET", default="")
+GOOGLE_WEBHOOK_URL: str = env.str("GOOGLE_WEBHOOK_URL", default="")
+GOOGLE_API_ENDPOINT: str = env.str(
+    "GOOGLE_API_ENDPOINT", default="https://www.googleapis.com/calendar/v3/"
+)
+GOOGLE_AUTH_URI: str = env.str(
+    "GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/auth"
+)
+GOOGLE_TOKEN_URI: str = env.str("GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token")
+
+# --- Celery -----------------------------------------------------------------------------------
+# Embedded default: kombu's filesystem transport under var/, which needs no server.
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_CONFIGURED: bool = "CELERY_BROKER_URL" in env.ENVIRON
+_celery_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "celery")))
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
+    {
+        "data_folder_in": str(_celery_dir / "queue"),
+        "data_folder_out": str(_celery_dir / "queue"),
+        "control_folder": str(_celery_dir / "control"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": 3600}
+)
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _folder in ("queue", "control"):
+        (_celery_dir / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+# --- REST framework ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Convoke API",
+    "DESCRIPTION": "Calendar invitations, RSVP and bookings.",
+    "VERSION": "1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,260 @@
+"""Each deployment check fails with its own id when wrong and passes when right."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pytest_django import Settings as SettingsWrapper
+
+from calendars import checks, translations
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def _ids(messages: list) -> list[str]:  # type: ignore[type-arg]
+    return [message.id for message in messages]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_translation_cache() -> None:
+    translations._catalog_for.cache_clear()
+
+
+@pytest.mark.parametrize("key", ["", "short-key"])
+def test_inbound_api_key_check_fails_when_missing_or_short(
+    settings: SettingsWrapper, key: str
+) -> None:
+    settings.CALDAV_INBOUND_API_KEY = key
+    assert _ids(checks.check_inbound_api_key()) == ["convoke.E001"]
+
+
+def test_inbound_api_key_check_passes_with_a_long_key(settings: SettingsWrapper) -> None:
+    settings.CALDAV_INBOUND_API_KEY = "k" * 32
+    assert checks.check_inbound_api_key() == []
+
+
+@pytest.mark.parametrize("url", ["", "convoke.example.org", "/relative", "ftp://x.example.org"])
+def test_app_url_check_fails_when_missing_or_not_absolute(
+    settings: SettingsWrapper, url: str
+) -> None:
+    settings.APP_URL = url
+    assert _ids(checks.check_app_url()) == ["convoke.E002"]
+
+
+def test_app_url_check_passes_with_an_absolute_url(settings: SettingsWrapper) -> None:
+    settings.APP_URL = "https://convoke.example.org"
+    assert checks.check_app_url() == []
+
+
+def test_callback_host_check_fails_when_host_not_allowed(settings: SettingsWrapper) -> None:
+    settings.APP_URL = "https://convoke.example.org"
+    settings.ALLOWED_HOSTS = ["other.example.org"]
+    messages = checks.check_callback_host_allowed()
+    assert _ids(messages) == ["convoke.E003"]
+    assert "convoke.example.org" in messages[0].hint
+
+
+@pytest.mark.parametrize("allowed", [["convoke.example.org"], [".example.org"], ["*"]])
+def test_callback_host_check_passes_when_host_allowed(
+    settings: SettingsWrapper, allowed: list[str]
+) -> None:
+    settings.APP_URL = "https://convoke.example.org"
+    settings.ALLOWED_HOSTS = allowed
+    assert checks.check_callback_host_allowed() == []
+
+
+def test_translations_check_passes_on_the_bundled_file(settings: SettingsWrapper) -> None:
+    settings.TRANSLATIONS_JSON_PATH = PROJECT_DIR / "translations.json"
+    assert checks.check_translations() == []
+
+
+def test_translations_check_fails_when_file_missing(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    settings.TRANSLATIONS_JSON_PATH = tmp_path / "nope.json"
+    messages = checks.check_translations()
+    assert _ids(messages) == ["convoke.E004"]
+    assert "does not exist" in messages[0].msg
+
+
+def test_translations_check_fails_when_file_unreadable(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    # A directory in place of the file cannot be read, whoever runs the test (even root).
+    settings.TRANSLATIONS_JSON_PATH = tmp_path
+    assert _ids(checks.check_translations()) == ["convoke.E004"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'["a list"]', b'{"en": {"k": 1}}'])
+def test_translations_check_fails_when_invalid(
+    settings: SettingsWrapper, tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "translations.json"
+    path.write_bytes(content)
+    settings.TRANSLATIONS_JSON_PATH = path
+    assert _ids(checks.check_translations()) == ["convoke.E005"]
+
+
+def _bundled() -> dict[str, dict[str, str]]:
+    return json.loads((PROJECT_DIR / "translations.json").read_text())
+
+
+def test_translations_check_fails_when_a_language_is_missing(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    data = _bundled()
+    del data["nl"]
+    path = tmp_path / "translations.json"
+    path.write_text(json.dumps(data))
+    settings.TRANSLATIONS_JSON_PATH = path
+    messages = checks.check_translations()
+    assert _ids(messages) == ["convoke.E006"]
+    assert "'nl'" in messages[0].msg
+
+
+def test_translations_check_fails_when_a_template_key_is_missing(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    data = _bundled()
+    del data["de"]["page.footer"]
+    path = tmp_path / "translations.json"
+    path.write_text(json.dumps(data))
+    settings.TRANSLATIONS_JSON_PATH = path
+    messages = checks.check_translations()
+    assert _ids(messages) == ["convoke.E007"]
+    assert "'de'" in messages[0].msg and "page.footer" in messages[0].msg
+
+
+def test_template_keys_are_found_by_parsing_templates() -> None:
+    assert {"page.product_name", "page.footer"} <= checks.required_translation_keys()
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        {"MESSAGES_API_URL": "https://messages.example.org"},
+        {"MESSAGES_API_URL": "https://messages.example.org", "MESSAGES_API_KEY": "k"},
+        {"MESSAGES_CHANNEL_ID": "0f0e"},
+    ],
+)
+def test_messages_check_fails_when_half_configured(
+    settings: SettingsWrapper, configured: dict[str, str]
+) -> None:
+    settings.MESSAGES_API_URL = settings.MESSAGES_API_KEY = settings.MESSAGES_CHANNEL_ID = ""
+    for name, value in configured.items():
+        setattr(settings, name, value)
+    assert _ids(checks.check_messages_api()) == ["convoke.E008"]
+
+
+def test_messages_check_passes_when_complete_or_absent(settings: SettingsWrapper) -> None:
+    settings.MESSAGES_API_URL = settings.MESSAGES_API_KEY = settings.MESSAGES_CHANNEL_ID = ""
+    assert checks.check_messages_api() == []
+    settings.MESSAGES_API_URL = "https://messages.example.org"
+    settings.MESSAGES_API_KEY = "key"
+    settings.MESSAGES_CHANNEL_ID = "0f0e"
+    assert checks.check_messages_api() == []
+
+
+def test_mail_route_check_fails_in_production_with_files_only(settings: SettingsWrapper) -> None:
+    settings.DEBUG = False
+    settings.MAIL_ROUTE = "file"
+    assert _ids(checks.check_mail_route()) == ["convoke.E009"]
+
+
+@pytest.mark.parametrize("route", ["smtp", "brevo"])
+def test_mail_route_check_passes_with_a_real_route(settings: SettingsWrapper, route: str) -> None:
+    settings.DEBUG = False
+    settings.MAIL_ROUTE = route
+    assert checks.check_mail_route() == []
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret", "webhook", "named"),
+    [
+        ("", "s", "https://c.example.org/webhooks/google-calendar/", "GOOGLE_CLIENT_ID"),
+        ("id", "", "https://c.example.org/webhooks/google-calendar/", "GOOGLE_CLIENT_SECRET"),
+        ("id", "s", "", "GOOGLE_WEBHOOK_URL"),
+        ("id", "s", "http://c.example.org/webhooks/google-calendar/", "GOOGLE_WEBHOOK_URL"),
+    ],
+)
+def test_google_check_fails_when_enabled_without_its_settings(
+    settings: SettingsWrapper, client_id: str, secret: str, webhook: str, named: str
+) -> None:
+    settings.GOOGLE_INVITE_ENABLED = True
+    settings.GOOGLE_CLIENT_ID, settings.GOOGLE_CLIENT_SECRET = client_id, secret
+    settings.GOOGLE_WEBHOOK_URL = webhook
+    messages = checks.check_google()
+    assert _ids(messages) == ["convoke.E010"]
+    assert named in messages[0].msg
+
+
+def test_google_check_passes_when_complete_or_disabled(settings: SettingsWrapper) -> None:
+    settings.GOOGLE_INVITE_ENABLED = False
+    settings.GOOGLE_CLIENT_ID = ""
+    assert checks.check_google() == []
+    settings.GOOGLE_INVITE_ENABLED = True
+    settings.GOOGLE_CLIENT_ID, settings.GOOGLE_CLIENT_SECRET = "id", "secret"
+    settings.GOOGLE_WEBHOOK_URL = "https://c.example.org/webhooks/google-calendar/"
+    assert checks.check_google() == []
+
+
+def test_encryption_key_check_fails_on_a_malformed_key(settings: SettingsWrapper) -> None:
+    settings.FIELD_ENCRYPTION_KEY = "not-a-fernet-key"
+    assert _ids(checks.check_encryption_key()) == ["convoke.E011"]
+
+
+def _check_deploy(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=PROJECT_DIR,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "CELERY_FILESYSTEM_DIR": str(tmp_path / "celery"),
+            "DJANGO_SETTINGS_MODULE": "calendars.settings",
+            "SECRET_KEY": "s" * 60,
+            "FIELD_ENCRYPTION_KEY": "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_deploy_names_every_problem_of_a_bad_installation(tmp_path: Path) -> None:
+    result = _check_deploy(
+        {
+            "DEBUG": "false",
+            "CALDAV_INBOUND_API_KEY": "short",
+            "APP_URL": "https://convoke.example.org",
+            "ALLOWED_HOSTS": "elsewhere.example.org",
+            "MESSAGES_API_URL": "https://messages.example.org",
+            "GOOGLE_INVITE_ENABLED": "true",
+            "TRANSLATIONS_JSON_PATH": str(tmp_path / "missing.json"),
+        },
+        tmp_path,
+    )
+    assert result.returncode != 0
+    for check_id in ("E001", "E003", "E004", "E008", "E009", "E010"):
+        assert f"convoke.{check_id}" in result.stderr
+
+
+def test_check_deploy_finds_no_convoke_problem_on_a_good_installation(tmp_path: Path) -> None:
+    result = _check_deploy(
+        {
+            "DEBUG": "false",
+            "CALDAV_INBOUND_API_KEY": "k" * 40,
+            "APP_URL": "https://convoke.example.org",
+            "ALLOWED_HOSTS": "convoke.example.org",
+            "EMAIL_HOST": "smtp.example.org",
+        },
+        tmp_path,
+    )
+    assert "convoke." not in result.stdout + result.stderr

@@ -1,0 +1,96 @@
+"""``make run`` serves from a fresh copy of the project and stops on one Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _project_files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line for line in listed.stdout.splitlines() if (PROJECT_DIR / line).is_file()]
+
+
+@pytest.mark.slow
+def test_make_run_serves_healthz_from_a_fresh_copy_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    if shutil.which("make") is None or shutil.which("git") is None:
+        pytest.skip("make and git are needed to run `make run`")
+    checkout = tmp_path / "convoke"
+    for name in _project_files():
+        target = checkout / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_DIR / name, target)
+    port = free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_", "VIRTUAL_ENV", "PYTEST"))
+        and key
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "CALDAV_INBOUND_API_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "APP_URL",
+            "ALLOWED_HOSTS",
+            "EMAIL_FILE_PATH",
+        }
+    }
+    environment["PORT"] = str(port)
+    runner = subprocess.Popen(
+        ["make", "run"],
+        cwd=checkout,
+        env=environment,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = b""
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and runner.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    body = r.read()
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        assert b'"status": "ok"' in body, runner.stdout.read() if runner.poll() is not None else ""
+        assert (checkout / "var" / "convoke.sqlite3").is_file()
+        assert (checkout / "var" / "dev.env").stat().st_mode & 0o077 == 0
+    finally:
+        os.killpg(runner.pid, signal.SIGINT)
+        output, _ = runner.communicate(timeout=60)
+    assert runner.returncode is not None
+    assert "CALDAV_INBOUND_API_KEY=" in output
+    assert "curl -i http://127.0.0.1:" in output
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(runner.pid, 0)  # some process of the group (worker, beat) still lives
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("a process started by `make run` outlived Ctrl-C")
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -237,6 +237,8 @@ class Booking(models.Model):
     ical_uid = models.CharField("iCalendar UID", max_length=255, unique=True, default=new_ical_uid)
     google_event_id = models.CharField(max_length=1024, null=True, blank=True)
     sequence = models.PositiveIntegerField(default=0)
+    # The bookee's latest answer to the invitation (iCalendar PARTSTAT), whoever relayed it.
+    attendee_partstat = models.CharField(max_length=16, blank=True)
     sync_state = models.CharField(
         "provider sync state", max_length=16, choices=SyncState.choices, default=SyncState.PENDING
     )

@@ -260,14 +260,24 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-# --- Logging ------------------------------------------------------------------------------------
+# --- Metrics and logging -------------------------------------------------------------------------
+# /metrics requires "Authorization: Bearer <METRICS_TOKEN>" when set, else answers loopback only.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "calendars.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "stream": sys.stderr, "formatter": "plain"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": sys.stderr,
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

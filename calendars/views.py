@@ -1,12 +1,18 @@
-"""Project-level views: health."""
+"""Project-level views: health and metrics."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+import hmac
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from calendars.health import health_report
+from calendars.metrics import metrics_render
 
 
 @never_cache
@@ -19,3 +25,36 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format. With METRICS_TOKEN set, a matching bearer token is required;
+    without it, only loopback clients are answered."""
+    token = settings.METRICS_TOKEN
+    if token:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), token.encode()
+        ):
+            return HttpResponse(
+                "A valid 'Authorization: Bearer <METRICS_TOKEN>' header is required.\n",
+                status=401,
+                content_type="text/plain; charset=utf-8",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+    elif not _is_loopback(request.META.get("REMOTE_ADDR", "")):
+        return HttpResponse(
+            "Metrics answer loopback clients only; set METRICS_TOKEN to allow others.\n",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    return HttpResponse(metrics_render(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -203,6 +203,23 @@ else:
 MESSAGES_API_URL: str = env.str("MESSAGES_API_URL", default="").rstrip("/")
 MESSAGES_API_KEY: str = env.str("MESSAGES_API_KEY", default="")
 MESSAGES_CHANNEL_ID: str = env.str("MESSAGES_CHANNEL_ID", default="")
+MESSAGES_API_TIMEOUT_SECONDS: float = env.float("MESSAGES_API_TIMEOUT_SECONDS", default=10.0)
+# How long a sender address -> Messages mailbox id lookup is cached.
+MESSAGES_MAILBOX_CACHE_SECONDS: int = env.int("MESSAGES_MAILBOX_CACHE_SECONDS", default=3600)
+
+# --- Delivery of invitations --------------------------------------------------------------------
+# A transient failure is retried after min(BASE * 2**(attempt-1), MAX) seconds, spread by
+# +/- JITTER; the defaults make 10 attempts over about 24 hours, then the delivery is dead.
+DELIVERY_MAX_ATTEMPTS: int = env.int("DELIVERY_MAX_ATTEMPTS", default=10)
+DELIVERY_RETRY_BASE_SECONDS: float = env.float("DELIVERY_RETRY_BASE_SECONDS", default=300.0)
+DELIVERY_RETRY_MAX_SECONDS: float = env.float("DELIVERY_RETRY_MAX_SECONDS", default=6 * 3600.0)
+DELIVERY_RETRY_JITTER: float = env.float("DELIVERY_RETRY_JITTER", default=0.2)
+# A delivery still "sending" after this long belongs to a worker that died; it is retried.
+DELIVERY_SENDING_TIMEOUT_SECONDS: float = env.float(
+    "DELIVERY_SENDING_TIMEOUT_SECONDS", default=15 * 60.0
+)
+# How often the periodic sweep looks for due retries, lost enqueues and stuck deliveries.
+DELIVERY_SWEEP_INTERVAL_SECONDS: float = env.float("DELIVERY_SWEEP_INTERVAL_SECONDS", default=60.0)
 
 # --- Google -----------------------------------------------------------------------------------
 GOOGLE_INVITE_ENABLED: bool = env.bool("GOOGLE_INVITE_ENABLED", default=False)
@@ -243,6 +260,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
+    "task": "invitations.tasks.deliveries_sweep_task",
+    "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

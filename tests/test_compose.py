@@ -22,7 +22,10 @@ def _words(command: object) -> list[str]:
 
 def test_compose_has_the_whole_stack() -> None:
     services = _compose()["services"]
-    assert {"web", "worker", "beat", "postgres", "redis", "mailcatcher"} <= set(services)
+    assert {"caddy", "web", "worker", "beat", "postgres", "redis", "mailcatcher"} <= set(services)
+    for name, service in services.items():
+        if name != "migrate":
+            assert "healthcheck" in service, f"{name} has no health check"
     for name in ("web", "worker", "beat"):
         assert services[name]["build"] or services[name]["image"]
         environment = services[name]["environment"]
@@ -33,8 +36,8 @@ def test_every_service_command_names_a_real_entry_point() -> None:
     services = _compose()["services"]
     checked = 0
     for name, service in services.items():
-        if "command" not in service:
-            continue
+        if "build" not in service:
+            continue  # third-party images (Caddy, PostgreSQL, Redis, Mailpit) bring their own
         words = _words(service["command"])
         if words[:2] == ["sh", "-c"]:
             words = shlex.split(words[2].split("&&")[-1])
@@ -59,3 +62,10 @@ def test_dockerfile_installs_from_the_lock() -> None:
     dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
     assert "uv sync --frozen" in dockerfile
     assert "uv.lock" in dockerfile
+
+
+def test_caddy_proxies_to_the_web_service() -> None:
+    services = _compose()["services"]
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["caddy"]["volumes"]
+    caddyfile = (PROJECT_DIR / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy web:8000" in caddyfile

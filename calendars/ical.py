@@ -1,0 +1,852 @@
+"""iCalendar in and out: the one module that imports ``icalendar`` (STYLE.md rule 6).
+
+:func:`parse_itip` turns an iTIP body (RFC 5546) into typed dataclasses; :func:`build_attachment`
+turns a parsed message back into the bytes of the ``text/calendar`` part of an email
+(RFC 6047). Every problem with the input is reported as one :class:`ICalendarError` whose
+message a person can act on ("line 12: DTSTART has an invalid date-time '2026130T'"); no other
+exception leaves :func:`parse_itip`, whatever the bytes.
+
+Time zones (RFC 5545 section 3.2.19) are resolved in this order for a ``TZID`` parameter: an
+IANA name; a Windows zone name (Outlook, Exchange) mapped to IANA through the CLDR table that
+``icalendar`` ships; the IANA suffix of a "globally unique" TZID
+(``/mozilla.org/.../Europe/Berlin``); the calendar's own ``VTIMEZONE`` definition; else the
+time is floating (shown as written).
+Floating times and dates take the calendar's ``X-WR-TIMEZONE`` when it names a known zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping
+from copy import deepcopy
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import icalendar
+from icalendar.prop import vBroken
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+__all__ = [
+    "Attendee",
+    "Event",
+    "ICalendarError",
+    "ITipMessage",
+    "Method",
+    "Organizer",
+    "PartStat",
+    "RecurrenceRule",
+    "build_attachment",
+    "parse_itip",
+]
+
+UTC = dt.UTC
+
+# Exceptions the parser library is known to raise on malformed input. The contract of
+# ``parse_itip`` is that bad bytes give ICalendarError and nothing else, so everything the
+# library can raise while reading untrusted data is translated here, at the boundary.
+_LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    LookupError,
+    ArithmeticError,
+    RecursionError,
+    AssertionError,
+    NotImplementedError,
+)
+
+# Properties whose value we need to render an event truthfully; a broken one is an error.
+_ESSENTIAL_PROPERTIES = (
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RECURRENCE-ID",
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+)
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class ICalendarError(ValueError):
+    """The data is not an iCalendar object we can use; the message says what to fix."""
+
+
+class Method(StrEnum):
+    """iTIP methods (RFC 5546 section 1.4)."""
+
+    PUBLISH = "PUBLISH"
+    REQUEST = "REQUEST"
+    REPLY = "REPLY"
+    ADD = "ADD"
+    CANCEL = "CANCEL"
+    REFRESH = "REFRESH"
+    COUNTER = "COUNTER"
+    DECLINECOUNTER = "DECLINECOUNTER"
+
+
+class PartStat(StrEnum):
+    """Participation status of an attendee of a VEVENT (RFC 5545 section 3.2.12)."""
+
+    NEEDS_ACTION = "NEEDS-ACTION"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    TENTATIVE = "TENTATIVE"
+    DELEGATED = "DELEGATED"
+
+
+@dataclass(frozen=True)
+class Organizer:
+    """ORGANIZER: ``address`` is the bare, lower-cased email address (no ``mailto:``)."""
+
+    address: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """ATTENDEE with the parameters iTIP cares about (RFC 5545 section 3.8.4.1)."""
+
+    address: str
+    name: str
+    partstat: PartStat | str
+    role: str
+    rsvp: bool
+
+
+@dataclass(frozen=True)
+class RecurrenceRule:
+    """One RRULE (RFC 5545 section 3.3.10), with the parts a human wording needs.
+
+    ``until`` keeps the value as written (date, aware or floating date-time). ``by_day`` holds
+    items such as ``"TU"`` or ``"-1FR"``. ``other`` lists the parts not broken out above (for
+    example ``BYHOUR``) as ``(name, value)`` pairs; ``text`` is the rule as iCalendar text.
+    """
+
+    freq: str
+    interval: int = 1
+    count: int | None = None
+    until: dt.date | dt.datetime | None = None
+    by_day: tuple[str, ...] = ()
+    by_month_day: tuple[int, ...] = ()
+    by_month: tuple[int, ...] = ()
+    by_set_pos: tuple[int, ...] = ()
+    week_start: str | None = None
+    other: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Event:
+    """One VEVENT of an iTIP message: the master or an override (``recurrence_id`` set).
+
+    Date-times are aware when the data gives a zone (``TZID``, ``Z`` or ``X-WR-TIMEZONE``) and
+    naive when floating; all-day values are dates, and ``end`` is then exclusive (RFC 5545
+    section 3.6.1: a one-day event ends the next day). ``end`` is computed from ``DURATION``
+    when ``DTEND`` is absent. ``start`` is ``None`` only where iTIP lets DTSTART out (REPLY,
+    CANCEL, REFRESH). ``time_zone`` is the IANA name of the event's zone (None when floating,
+    UTC or an unidentifiable custom zone); ``tzid`` is DTSTART's TZID exactly as written.
+    """
+
+    uid: str
+    sequence: int = 0
+    recurrence_id: dt.date | dt.datetime | None = None
+    this_and_future: bool = False
+    dtstamp: dt.datetime | None = None
+    summary: str = ""
+    description: str = ""
+    location: str = ""
+    url: str = ""
+    conference_url: str = ""
+    start: dt.date | dt.datetime | None = None
+    end: dt.date | dt.datetime | None = None
+    all_day: bool = False
+    time_zone: str | None = None
+    tzid: str | None = field(default=None, compare=False)
+    rrule: RecurrenceRule | None = None
+    rdates: tuple[dt.date | dt.datetime, ...] = ()
+    exdates: tuple[dt.date | dt.datetime, ...] = ()
+    status: str = ""
+    organizer: Organizer | None = None
+    attendees: tuple[Attendee, ...] = ()
+
+    @property
+    def recurring(self) -> bool:
+        return self.rrule is not None or bool(self.rdates)
+
+    def attendee(self, address: str) -> Attendee | None:
+        """The attendee with this address (compared like :func:`clean_address`), if any."""
+        wanted = clean_address(address)
+        return next((a for a in self.attendees if a.address == wanted), None)
+
+
+@dataclass(frozen=True)
+class ITipMessage:
+    """A parsed iTIP message: its METHOD (None when absent) and its VEVENTs, in order."""
+
+    method: Method | None
+    events: tuple[Event, ...]
+    raw: bytes = field(repr=False)
+    _calendar: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def master(self) -> Event | None:
+        """The event without RECURRENCE-ID, if the message has one."""
+        return next((e for e in self.events if e.recurrence_id is None), None)
+
+    @property
+    def primary(self) -> Event:
+        """The master, else the first event (a message about one occurrence only)."""
+        return self.master or self.events[0]
+
+    @property
+    def uid(self) -> str:
+        return self.primary.uid
+
+    @property
+    def overrides(self) -> tuple[Event, ...]:
+        return tuple(e for e in self.events if e.recurrence_id is not None)
+
+
+def clean_address(value: str) -> str:
+    """``mailto:Alice@Example.org`` (any case, whitespace from folding) -> ``alice@example.org``."""
+    text = "".join(str(value).split())
+    if text[:7].lower() == "mailto:":
+        text = text[7:]
+    return text.lower()
+
+
+# --- Parsing ----------------------------------------------------------------------------------
+
+
+def parse_itip(body: bytes) -> ITipMessage:
+    """Parse an iTIP body (RFC 5546) into an :class:`ITipMessage`.
+
+    Accepts CRLF or LF line ends, folded lines and a UTF-8 byte-order mark. Raises
+    :class:`ICalendarError` (and nothing else) when the body is not UTF-8, not iCalendar, holds
+    more than one VCALENDAR, holds no VEVENT, or an essential property cannot be read.
+    """
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ICalendarError("not iCalendar data: expected bytes")
+    raw = bytes(body)
+    text = _decode(raw)
+    if "\n" not in text and "\r" in text:
+        text = text.replace("\r", "\n")  # classic Mac OS line ends
+    _check_envelope(text)
+    try:
+        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+    except _LIBRARY_ERRORS as exc:
+        raise ICalendarError(_describe_library_error(exc, text)) from exc
+    calendars = [c for c in calendars if c.name == "VCALENDAR"]
+    if not calendars:
+        if "END:VCALENDAR" not in text.upper():
+            raise ICalendarError("the iCalendar data is incomplete: no END:VCALENDAR closes it")
+        raise ICalendarError("the iCalendar data holds no complete VCALENDAR object")
+    if len(calendars) > 1:
+        raise ICalendarError(
+            f"the body holds {len(calendars)} VCALENDAR objects; an iTIP message has exactly one"
+        )
+    calendar = calendars[0]
+    try:
+        return _message_from_calendar(calendar, raw, text)
+    except ICalendarError:
+        raise
+    except _LIBRARY_ERRORS as exc:
+        raise ICalendarError(_describe_library_error(exc, text)) from exc
+
+
+def _decode(raw: bytes) -> str:
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ICalendarError(
+            f"line {line}: byte 0x{raw[exc.start]:02X} is not valid UTF-8 "
+            "(iCalendar data must be UTF-8, RFC 5545 section 3.1.4)"
+        ) from exc
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ICalendarError(f"line {line}: NUL byte in the data; this is not iCalendar text")
+    return text
+
+
+def _check_envelope(text: str) -> None:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if first.upper() != "BEGIN:VCALENDAR":
+        shown = f"{first[:40]!r}" if first else "empty"
+        raise ICalendarError(
+            f"not iCalendar data: expected BEGIN:VCALENDAR on the first line, found {shown}"
+        )
+
+
+def _describe_library_error(exc: BaseException, text: str) -> str:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return f"the iCalendar data cannot be parsed: {detail}"
+
+
+def _message_from_calendar(calendar: Any, raw: bytes, text: str) -> ITipMessage:
+    method_text = str(calendar.get("METHOD", "")).strip().upper()
+    method: Method | None = None
+    if method_text:
+        try:
+            method = Method(method_text)
+        except ValueError:
+            raise ICalendarError(
+                f"METHOD {method_text[:40]!r} is not an iTIP method "
+                f"(one of {', '.join(m.value for m in Method)})"
+            ) from None
+    components = calendar.walk("VEVENT")
+    if not components:
+        others = sorted({c.name for c in calendar.subcomponents if c.name not in ("VTIMEZONE",)})
+        found = f" (found {', '.join(others)})" if others else ""
+        raise ICalendarError(f"no VEVENT component{found}")
+    context = _ZoneContext(calendar, text)
+    events = tuple(_event_from_component(c, context, text) for c in components)
+    return ITipMessage(method=method, events=events, raw=raw, _calendar=calendar)
+
+
+class _ZoneContext:
+    """Resolves TZIDs against the IANA database and this calendar's own VTIMEZONEs."""
+
+    def __init__(self, calendar: Any, text: str) -> None:
+        self.vtimezones: dict[str, Any] = {}
+        for component in calendar.walk("VTIMEZONE"):
+            tzid = str(component.get("TZID", ""))
+            self.vtimezones.setdefault(tzid, component)
+        self.text = text
+        wr = str(calendar.get("X-WR-TIMEZONE", "")).strip()
+        self.x_wr_zone: zoneinfo.ZoneInfo | None = _iana_zone(wr) if wr else None
+
+    def zone_for(self, tzid: str) -> dt.tzinfo | None:
+        """The tzinfo for a TZID, or None when nothing identifies it (the time is floating)."""
+        zone = _iana_zone(tzid)
+        if zone is not None:
+            return zone
+        component = self.vtimezones.get(tzid)
+        if component is None:
+            return None
+        return _custom_zone(component)
+
+
+def _iana_zone(tzid: str) -> zoneinfo.ZoneInfo | None:
+    name = iana_name(tzid)
+    return _zoneinfo(name) if name else None
+
+
+@functools.cache
+def _available_zones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+@functools.lru_cache(maxsize=512)
+def iana_name(tzid: str) -> str | None:
+    """The IANA name a TZID stands for: itself, a Windows name's mapping, a suffix, or None."""
+    zones = _available_zones()
+    cleaned = tzid.strip().strip('"').strip()
+    candidates = [cleaned, cleaned.strip("/")]
+    windows = WINDOWS_TO_OLSON.get(cleaned)
+    if windows:
+        candidates.append(windows)
+    parts = cleaned.strip("/").split("/")
+    candidates += ["/".join(parts[i:]) for i in range(1, len(parts))]
+    for candidate in candidates:
+        name = zones.get(candidate.lower())
+        if name:
+            return name
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _zoneinfo(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+_CUSTOM_ZONES: dict[bytes, dt.tzinfo | None] = {}
+
+
+def _custom_zone(component: Any) -> dt.tzinfo | None:
+    # icalendar caches custom zones per process by TZID, so two calendars that define
+    # "Customized Time Zone" differently would share the first definition. Build each one
+    # from its own VTIMEZONE instead, cached by the content of the definition.
+    try:
+        key = hashlib.sha256(component.to_ical()).digest()
+    except _LIBRARY_ERRORS:
+        return None
+    if key not in _CUSTOM_ZONES:
+        try:
+            _CUSTOM_ZONES[key] = component.to_tz(lookup_tzid=False)
+        except _LIBRARY_ERRORS:
+            _CUSTOM_ZONES[key] = None
+        if len(_CUSTOM_ZONES) > 256:
+            _CUSTOM_ZONES.pop(next(iter(_CUSTOM_ZONES)))
+    return _CUSTOM_ZONES[key]
+
+
+def _event_from_component(component: Any, context: _ZoneContext, text: str) -> Event:
+    uid = _text(component, "UID")
+    _reject_broken(component, text, uid)
+    start_prop = _single(component, "DTSTART", text, uid)
+    end_prop = _single(component, "DTEND", text, uid)
+    duration_prop = _single(component, "DURATION", text, uid)
+
+    start = _moment(start_prop, context) if start_prop is not None else None
+    all_day = isinstance(start, dt.date) and not isinstance(start, dt.datetime)
+    end: dt.date | dt.datetime | None = None
+    if end_prop is not None:
+        end = _moment(end_prop, context)
+    elif duration_prop is not None and start is not None:
+        duration = getattr(duration_prop, "dt", None)
+        if not isinstance(duration, dt.timedelta):
+            raise ICalendarError(
+                _at(text, "DURATION", str(duration_prop.to_ical().decode()), uid)
+                + "DURATION must be a duration such as PT1H"
+            )
+        end = start + duration
+    elif start is not None:
+        # RFC 5545 section 3.6.1: a date DTSTART alone lasts one day; a date-time is instant.
+        end = start + dt.timedelta(days=1) if all_day else start
+    if start is not None and end is not None:
+        end = _checked_end(start, end, text, uid)
+    recurrence_prop = _single(component, "RECURRENCE-ID", text, uid)
+    recurrence_id = _moment(recurrence_prop, context) if recurrence_prop is not None else None
+    this_and_future = (
+        recurrence_prop is not None
+        and str(recurrence_prop.params.get("RANGE", "")).upper() == "THISANDFUTURE"
+    )
+    dtstamp_prop = _first(component, "DTSTAMP")
+    dtstamp_value = getattr(dtstamp_prop, "dt", None) if dtstamp_prop is not None else None
+    dtstamp = dtstamp_value if isinstance(dtstamp_value, dt.datetime) else None
+    tzid = (
+        str(start_prop.params.get("TZID"))
+        if start_prop is not None and ("TZID" in start_prop.params)
+        else None
+    )
+    return Event(
+        uid=uid,
+        sequence=_sequence(component, text, uid),
+        recurrence_id=recurrence_id,
+        this_and_future=this_and_future,
+        dtstamp=dtstamp,
+        summary=_text(component, "SUMMARY"),
+        description=_text(component, "DESCRIPTION"),
+        location=_text(component, "LOCATION"),
+        url=_web_url(_text(component, "URL")),
+        conference_url=_conference_url(component),
+        start=start,
+        end=end,
+        all_day=all_day,
+        time_zone=_zone_name(start, context),
+        tzid=tzid,
+        rrule=_rrule(component),
+        rdates=tuple(_moments(component, "RDATE", context)),
+        exdates=tuple(_moments(component, "EXDATE", context)),
+        status=_text(component, "STATUS").upper(),
+        organizer=_organizer(component),
+        attendees=tuple(_attendees(component)),
+    )
+
+
+def _reject_broken(component: Any, text: str, uid: str) -> None:
+    for name in _ESSENTIAL_PROPERTIES:
+        values = component.get(name)
+        if values is None:
+            continue
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, vBroken):
+                kind = {"DURATION": "duration", "RRULE": "recurrence rule"}.get(name, "date-time")
+                raise ICalendarError(
+                    _at(text, name, str(value), uid)
+                    + f"{name} has an invalid {kind} {str(value)[:60]!r}"
+                )
+
+
+def _at(text: str, name: str, raw_value: str, uid: str) -> str:
+    """``"line 12: "`` when the property can be found in the text, else ``"event 'uid': "``."""
+    line = _line_of(text, name, raw_value)
+    if line is not None:
+        return f"line {line}: "
+    return f"event {uid[:80]!r}: " if uid else ""
+
+
+def _line_of(text: str, name: str, raw_value: str) -> int | None:
+    """The physical line where the content line ``name...raw_value`` starts (RFC 5545 3.1)."""
+    wanted = name.upper()
+    for number, logical in _logical_lines(text):
+        head = logical[: len(wanted) + 1].upper()
+        if head in (wanted + ":", wanted + ";") and (not raw_value or raw_value in logical):
+            return number
+    return None
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    start_line, parts = 0, list[str]()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line[:1] in (" ", "\t") and parts:
+            parts.append(line[1:])
+            continue
+        if parts:
+            yield start_line, "".join(parts)
+        start_line, parts = number, [line]
+    if parts:
+        yield start_line, "".join(parts)
+
+
+def _first(component: Any, name: str) -> Any:
+    value = component.get(name)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _single(component: Any, name: str, text: str, uid: str) -> Any:
+    value = component.get(name)
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise ICalendarError(
+                _at(text, name, "", uid) + f"{name} appears {len(value)} times in one VEVENT"
+            )
+        return value[0] if value else None
+    return value
+
+
+def _text(component: Any, name: str) -> str:
+    value = _first(component, name)
+    return "" if value is None else str(value)
+
+
+def _sequence(component: Any, text: str, uid: str) -> int:
+    value = _first(component, "SEQUENCE")
+    if value is None:
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ICalendarError(
+            _at(text, "SEQUENCE", str(value), uid)
+            + f"SEQUENCE must be a whole number, not {str(value)[:40]!r}"
+        ) from None
+    if number < 0:
+        raise ICalendarError(_at(text, "SEQUENCE", str(value), uid) + "SEQUENCE is negative")
+    return number
+
+
+def _moment(prop: Any, context: _ZoneContext) -> dt.date | dt.datetime:
+    value = prop.dt
+    if isinstance(value, dt.datetime):
+        tzid = prop.params.get("TZID")
+        return _localize(value, str(tzid) if tzid is not None else None, context)
+    if isinstance(value, dt.date):
+        return value
+    raise ICalendarError(f"a date or date-time was expected, not {type(value).__name__}")
+
+
+def _localize(value: dt.datetime, tzid: str | None, context: _ZoneContext) -> dt.datetime:
+    wall = value.replace(tzinfo=None)
+    if tzid is not None:
+        zone = context.zone_for(tzid)
+        if zone is not None:
+            return wall.replace(tzinfo=zone)
+        return wall  # unknown zone without a definition: floating, shown as written
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if context.x_wr_zone is not None:
+        return wall.replace(tzinfo=context.x_wr_zone)
+    return wall
+
+
+def _moments(component: Any, name: str, context: _ZoneContext) -> Iterator[dt.date | dt.datetime]:
+    values = component.get(name)
+    if values is None:
+        return
+    for entry in values if isinstance(values, list) else [values]:
+        tzid = entry.params.get("TZID") if hasattr(entry, "params") else None
+        for item in getattr(entry, "dts", []):
+            value = item.dt
+            if isinstance(value, tuple):  # PERIOD: (start, end or duration)
+                value = value[0]
+            if isinstance(value, dt.datetime):
+                yield _localize(value, str(tzid) if tzid is not None else None, context)
+            elif isinstance(value, dt.date):
+                yield value
+
+
+def _checked_end(
+    start: dt.date | dt.datetime, end: dt.date | dt.datetime, text: str, uid: str
+) -> dt.date | dt.datetime:
+    start_is_day = not isinstance(start, dt.datetime)
+    end_is_day = not isinstance(end, dt.datetime)
+    if start_is_day != end_is_day:
+        raise ICalendarError(
+            _at(text, "DTEND", "", uid)
+            + "DTSTART and DTEND must both be dates or both date-times (RFC 5545 3.8.2.2)"
+        )
+    try:
+        before = end < start  # type: ignore[operator]
+    except TypeError:
+        # One floating, one zoned: compare wall clocks.
+        assert isinstance(start, dt.datetime) and isinstance(end, dt.datetime)
+        before = end.replace(tzinfo=None) < start.replace(tzinfo=None)
+    if before:
+        raise ICalendarError(_at(text, "DTEND", "", uid) + "DTEND is before DTSTART")
+    return end
+
+
+def _zone_name(start: dt.date | dt.datetime | None, context: _ZoneContext) -> str | None:
+    if isinstance(start, dt.datetime) and isinstance(start.tzinfo, zoneinfo.ZoneInfo):
+        key = start.tzinfo.key
+        return None if key == "UTC" else key
+    if context.x_wr_zone is not None and (
+        not isinstance(start, dt.datetime) or start.tzinfo is UTC
+    ):
+        return context.x_wr_zone.key
+    return None
+
+
+def _rrule(component: Any) -> RecurrenceRule | None:
+    value = _first(component, "RRULE")
+    if value is None:
+        return None
+    return recurrence_rule_from_parts(value, text=value.to_ical().decode())
+
+
+def recurrence_rule_from_parts(parts: Mapping[str, Any], *, text: str) -> RecurrenceRule:
+    """Structure an RRULE mapping (as icalendar reads it) into a :class:`RecurrenceRule`."""
+    known = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH"}
+    known |= {"BYSETPOS", "WKST"}
+
+    def values(name: str) -> list[Any]:
+        found = parts.get(name)
+        if found is None:
+            return []
+        return list(found) if isinstance(found, list | tuple) else [found]
+
+    def integers(name: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in values(name))
+
+    freq = str((values("FREQ") or [""])[0]).upper()
+    interval = int((values("INTERVAL") or [1])[0]) or 1
+    count_values = values("COUNT")
+    until_values = values("UNTIL")
+    other = tuple(
+        (str(name).upper(), ",".join(str(v) for v in values(str(name))))
+        for name in parts
+        if str(name).upper() not in known
+    )
+    return RecurrenceRule(
+        freq=freq,
+        interval=interval,
+        count=int(count_values[0]) if count_values else None,
+        until=until_values[0] if until_values else None,
+        by_day=tuple(str(v).upper() for v in values("BYDAY")),
+        by_month_day=integers("BYMONTHDAY"),
+        by_month=integers("BYMONTH"),
+        by_set_pos=integers("BYSETPOS"),
+        week_start=str(values("WKST")[0]).upper() if values("WKST") else None,
+        other=other,
+        text=text,
+    )
+
+
+def _web_url(value: str) -> str:
+    """Only http(s) links go into emails; anything else (javascript:, data:) is dropped."""
+    value = value.strip()
+    return value if value[:8].lower() == "https://" or value[:7].lower() == "http://" else ""
+
+
+def _conference_url(component: Any) -> str:
+    # RFC 7986 CONFERENCE first, then the vendor properties Google and Microsoft use.
+    conferences = component.get("CONFERENCE")
+    for value in conferences if isinstance(conferences, list) else [conferences]:
+        if value is not None and _web_url(str(value)):
+            return _web_url(str(value))
+    for name in ("X-GOOGLE-CONFERENCE", "X-MICROSOFT-SKYPETEAMSMEETINGURL"):
+        url = _web_url(_text(component, name))
+        if url:
+            return url
+    return ""
+
+
+def _param(prop: Any, name: str) -> str:
+    params = getattr(prop, "params", {})
+    value = params.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return " ".join(str(value).split())
+
+
+def _organizer(component: Any) -> Organizer | None:
+    prop = _first(component, "ORGANIZER")
+    if prop is None:
+        return None
+    return Organizer(address=clean_address(str(prop)), name=_param(prop, "CN"))
+
+
+def _attendees(component: Any) -> Iterator[Attendee]:
+    props = component.get("ATTENDEE")
+    if props is None:
+        return
+    for prop in props if isinstance(props, list) else [props]:
+        partstat_text = _param(prop, "PARTSTAT").upper() or PartStat.NEEDS_ACTION.value
+        try:
+            partstat: PartStat | str = PartStat(partstat_text)
+        except ValueError:
+            partstat = partstat_text
+        yield Attendee(
+            address=clean_address(str(prop)),
+            name=_param(prop, "CN"),
+            partstat=partstat,
+            role=_param(prop, "ROLE").upper() or "REQ-PARTICIPANT",
+            rsvp=_param(prop, "RSVP").upper() == "TRUE",
+        )
+
+
+# --- Building ---------------------------------------------------------------------------------
+
+
+def build_attachment(
+    message: ITipMessage, *, itip_enabled: bool, method: Method | str | None = None
+) -> bytes:
+    """The ``text/calendar`` body to attach to an email (RFC 6047 section 2.4).
+
+    With ``itip_enabled`` the METHOD line is ``method`` (default: the message's own), so mail
+    clients show their own buttons; without it METHOD is removed (a plain calendar file).
+    Every TZID used has a VTIMEZONE (RFC 5545 section 3.6.5): a TZID that names an IANA or
+    Windows zone gets a definition generated from the IANA database (the rules this module
+    used to read the times, whatever the sender's VTIMEZONE said); a custom VTIMEZONE is kept
+    when it is usable; a TZID that nothing identifies is dropped from its properties, so the
+    times stay floating as they were read. The result re-parses to the same events.
+    """
+    chosen = Method(str(method).upper()) if method else message.method
+    source = message._calendar
+    if source is None:
+        source = icalendar.Calendar.from_ical(_decode(message.raw))
+    calendar = icalendar.Calendar()
+    for name, value in source.items():
+        if name.upper() != "METHOD":
+            calendar[name] = value
+    if itip_enabled and chosen is not None:
+        calendar.add("METHOD", chosen.value)
+    if "PRODID" not in calendar:
+        calendar.add("PRODID", "-//Convoke//Convoke//EN")
+    if "VERSION" not in calendar:
+        calendar.add("VERSION", "2.0")
+
+    first, last = _date_span(message.events)
+    # Custom zones are rewritten from the offsets we read them with: senders' definitions
+    # are often not valid RFC 5545 (DATE-valued DTSTART, missing offsets) and other clients
+    # would read them differently from us.
+    custom: dict[str, Any] = {}
+    for component in source.walk("VTIMEZONE"):
+        tzid = str(component.get("TZID", ""))
+        if tzid and iana_name(tzid) is None and tzid not in custom:
+            zone = _custom_zone(component)
+            if zone is not None:
+                try:
+                    custom[tzid] = icalendar.Timezone.from_tzinfo(
+                        zone, tzid=tzid, first_date=first, last_date=last
+                    )
+                except _LIBRARY_ERRORS:
+                    continue
+    used: set[str] = set()
+    for component in source.subcomponents:
+        if component.name == "VTIMEZONE":
+            continue
+        tzids = set(_tzids(component))
+        unknown = {t for t in tzids if iana_name(t) is None and t not in custom}
+        used |= tzids - unknown
+        if unknown or _has_broken(component):
+            component = _cleaned(component, unknown)
+        calendar.add_component(component)
+    timezones = []
+    for tzid in sorted(used):
+        if tzid in custom:
+            timezones.append(custom[tzid])
+            continue
+        name = iana_name(tzid)
+        if name is None or (name == "UTC" and tzid.upper() == "UTC"):
+            continue
+        timezone = _generated_timezone(name, first, last)
+        if tzid != name:
+            timezone = deepcopy(timezone)
+            timezone["TZID"] = tzid
+        timezones.append(timezone)
+    calendar.subcomponents[0:0] = timezones
+    return bytes(calendar.to_ical())
+
+
+@functools.lru_cache(maxsize=256)
+def _generated_timezone(name: str, first: dt.date, last: dt.date) -> Any:
+    return icalendar.Timezone.from_tzid(name, first_date=first, last_date=last)
+
+
+def _unreadable(item: Any) -> bool:
+    # icalendar refuses SEQUENCE values over 2**31; they are still whole numbers we read.
+    return isinstance(item, vBroken) and not (
+        str(item.property_name).upper() == "SEQUENCE" and str(item).isdigit()
+    )
+
+
+def _has_broken(component: Any) -> bool:
+    return any(
+        _unreadable(item)
+        for value in component.values()
+        for item in (value if isinstance(value, list) else [value])
+    ) or any(_has_broken(sub) for sub in component.subcomponents)
+
+
+def _cleaned(component: Any, unknown: set[str]) -> Any:
+    """A copy without unreadable properties, and without these TZIDs (the times float)."""
+    copy = deepcopy(component)
+    for part in copy.walk():
+        for name, value in list(part.items()):
+            items = value if isinstance(value, list) else [value]
+            kept = [item for item in items if not _unreadable(item)]
+            if len(kept) != len(items):
+                del part[name]
+                for item in kept:
+                    part.add(name, item)
+            for item in kept:
+                params = getattr(item, "params", None)
+                if params is not None and str(params.get("TZID", "")) in unknown:
+                    del params["TZID"]
+    return copy
+
+
+def _tzids(component: Any) -> Iterable[str]:
+    for value in component.values():
+        for item in value if isinstance(value, list) else [value]:
+            params = getattr(item, "params", None)
+            if params is not None and "TZID" in params:
+                yield str(params["TZID"])
+
+
+def _date_span(events: Iterable[Event]) -> tuple[dt.date, dt.date]:
+    days: list[dt.date] = []
+    for event in events:
+        for value in (event.start, event.end, event.recurrence_id, *event.rdates, *event.exdates):
+            if value is not None:
+                days.append(value.date() if isinstance(value, dt.datetime) else value)
+        until = event.rrule.until if event.rrule else None
+        if until is not None:
+            days.append(until.date() if isinstance(until, dt.datetime) else until)
+        elif event.rrule is not None and event.start is not None:
+            start_day = event.start.date() if isinstance(event.start, dt.datetime) else event.start
+            days.append(start_day + dt.timedelta(days=366 * 5))
+    if not days:
+        today = dt.date.today()
+        return today - dt.timedelta(days=366), today + dt.timedelta(days=366 * 2)
+    first = max(min(days) - dt.timedelta(days=366), dt.date(1, 1, 2))
+    last = min(max(days) + dt.timedelta(days=366 * 2), dt.date(9998, 12, 31))
+    return first, last

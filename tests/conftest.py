@@ -10,7 +10,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-pytest_plugins = ["tests.log_scan"]
+pytest_plugins = [
+    "tests.log_scan",
+    "tests.fakes.smtp",
+    "tests.fakes.messages_api",
+    "tests.fakes.celery_worker",
+]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CORPUS_DIR = PROJECT_DIR.parent / "shared" / "corpus"

@@ -1,0 +1,32 @@
+"""One adapter per outside system that delivers email (STYLE.md rule 5)."""
+
+from __future__ import annotations
+
+from invitations.models import DeliveryTransport
+from invitations.transports.base import (
+    PermanentSendError,
+    SendError,
+    SendResult,
+    TransientSendError,
+    Transport,
+)
+from invitations.transports.mailer import MailerTransport
+from invitations.transports.messages_api import MessagesApiTransport
+
+__all__ = [
+    "PermanentSendError",
+    "SendError",
+    "SendResult",
+    "TransientSendError",
+    "Transport",
+    "transport_for",
+]
+
+
+def transport_for(kind: str) -> Transport:
+    """The adapter for a ``Delivery.transport`` value."""
+    if kind == DeliveryTransport.MESSAGES:
+        return MessagesApiTransport()
+    if kind == DeliveryTransport.SMTP:
+        return MailerTransport()
+    raise ValueError(f"unknown transport {kind!r}")

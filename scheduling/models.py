@@ -1,0 +1,87 @@
+"""iTIP messages received from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+
+A message is stored exactly once: the CalDAV server may post the same message twice (a retry
+after a timeout on its side, two web processes receiving copies at the same instant), and
+the unique ``dedupe_key`` turns the second copy into a no-op at the database level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import models
+
+
+class ItipMethod(models.TextChoices):
+    """The iTIP methods (RFC 5546 section 1.4) the callback accepts."""
+
+    REQUEST = "REQUEST", "Request"
+    REPLY = "REPLY", "Reply"
+    CANCEL = "CANCEL", "Cancel"
+
+
+def dedupe_key_compute(
+    *,
+    method: str,
+    recipient: str,
+    uid: str,
+    recurrence_id: str,
+    sequence: int,
+    dtstamp: str,
+    body_sha256: str,
+) -> str:
+    """The identity of one iTIP message for one recipient.
+
+    Two callbacks are the same message when method, recipient, UID, RECURRENCE-ID, SEQUENCE
+    and DTSTAMP agree (RFC 5546 section 2.1.5: DTSTAMP orders messages of one SEQUENCE).
+    Without a DTSTAMP (not valid iTIP, but seen in the wild) the body itself stands in for it,
+    so only a byte-identical retry is folded.
+    """
+    parts = [
+        method,
+        recipient,
+        uid,
+        recurrence_id,
+        str(sequence),
+        dtstamp if dtstamp else f"body:{body_sha256}",
+    ]
+    # The unit separator cannot occur in header values or iCalendar property values.
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+class SchedulingMessage(models.Model):
+    """One iTIP message for one recipient, as posted by the CalDAV server."""
+
+    body = models.BinaryField(help_text="The iCalendar body exactly as received.")
+    body_sha256 = models.CharField(max_length=64)
+    method = models.CharField(max_length=8, choices=ItipMethod.choices)
+    sender = models.EmailField(max_length=254)
+    recipient = models.EmailField(max_length=254)
+    uid = models.CharField("UID", max_length=1024)
+    recurrence_id = models.CharField(
+        "RECURRENCE-ID", max_length=64, blank=True, help_text="ISO 8601, empty for the series."
+    )
+    sequence = models.PositiveIntegerField("SEQUENCE", default=0)
+    dtstamp = models.DateTimeField("DTSTAMP", null=True, blank=True)
+    is_mailbox = models.BooleanField(
+        default=False, help_text="The sender's calendar is linked to a La Suite Messages mailbox."
+    )
+    org_id = models.CharField("organisation id", max_length=255, blank=True)
+    dedupe_key = models.CharField(max_length=64, editable=False)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="scheduling_message_dedupe"),
+            models.CheckConstraint(
+                condition=models.Q(method__in=ItipMethod.values),
+                name="scheduling_message_method_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["uid", "recipient"], name="scheduling_message_uid_rcpt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.uid} (#{self.pk})"

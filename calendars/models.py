@@ -243,6 +243,10 @@ class Booking(models.Model):
         "provider sync state", max_length=16, choices=SyncState.choices, default=SyncState.PENDING
     )
     sync_error = models.CharField(max_length=500, blank=True)
+    # The status the calendar provider last reflected (blank: nothing written there yet), and
+    # a lease that lets one provider sync at a time write for this booking.
+    provider_status = models.CharField(max_length=16, choices=BookingStatus.choices, blank=True)
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -233,6 +233,27 @@ GOOGLE_AUTH_URI: str = env.str(
     "GOOGLE_AUTH_URI", default="https://accounts.google.com/o/oauth2/auth"
 )
 GOOGLE_TOKEN_URI: str = env.str("GOOGLE_TOKEN_URI", default="https://oauth2.googleapis.com/token")
+GOOGLE_REVOKE_URI: str = env.str(
+    "GOOGLE_REVOKE_URI", default="https://oauth2.googleapis.com/revoke"
+)
+# The Calendar API adapter: socket timeout, and retries of 429, rate-limit 403 and 5xx with
+# exponential backoff (base seconds, doubled per attempt, with jitter, capped at 32 s).
+GOOGLE_API_TIMEOUT_SECONDS: float = env.float("GOOGLE_API_TIMEOUT_SECONDS", default=20.0)
+GOOGLE_API_MAX_RETRIES: int = env.int("GOOGLE_API_MAX_RETRIES", default=3)
+GOOGLE_API_BACKOFF_SECONDS: float = env.float("GOOGLE_API_BACKOFF_SECONDS", default=1.0)
+
+# --- Bookings ---------------------------------------------------------------------------------
+# Public booking requests per client address (DRF throttle rate), how long the subscriber's
+# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the provider sync
+# task retries (attempts, then the booking shows sync_state "failed" to operators).
+BOOKING_REQUEST_THROTTLE_RATE: str = env.str("BOOKING_REQUEST_THROTTLE_RATE", default="30/hour")
+BOOKING_DECISION_TOKEN_MAX_AGE_DAYS: int = env.int(
+    "BOOKING_DECISION_TOKEN_MAX_AGE_DAYS", default=30
+)
+BOOKING_MAX_DAYS_AHEAD: int = env.int("BOOKING_MAX_DAYS_AHEAD", default=366)
+BOOKING_SYNC_MAX_RETRIES: int = env.int("BOOKING_SYNC_MAX_RETRIES", default=8)
+BOOKING_SYNC_BACKOFF_SECONDS: float = env.float("BOOKING_SYNC_BACKOFF_SECONDS", default=30.0)
+CALDAV_TIMEOUT_SECONDS: float = env.float("CALDAV_TIMEOUT_SECONDS", default=20.0)
 
 # --- Celery -----------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/, which needs no server.

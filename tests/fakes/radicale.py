@@ -1,0 +1,148 @@
+"""A real CalDAV server for tests: Radicale (from PyPI) on 127.0.0.1.
+
+:func:`radicale_server` is a session fixture: it writes an htpasswd file (plain passwords), starts
+``python -m radicale`` with a fresh storage folder, waits until it answers, and stops it at
+the end. Import it into a ``conftest.py`` to use it::
+
+    from tests.fakes.radicale import radicale_server  # noqa: F401
+
+:class:`RadicaleServer` creates calendar collections (``MKCALENDAR``) and reads stored
+objects back over HTTP, so tests check what a client of the server would see.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import free_port
+
+START_TIMEOUT_SECONDS = 20.0
+
+MKCALENDAR_BODY = """<?xml version="1.0" encoding="utf-8"?>
+<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:set><D:prop><D:displayname>{name}</D:displayname></D:prop></D:set>
+</C:mkcalendar>"""
+
+
+@dataclass
+class RadicaleServer:
+    url: str  # base URL, ending with "/"
+    username: str
+    password: str
+    process: subprocess.Popen[bytes]
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.username, self.password)
+
+    def calendar_create(self, name: str = "Bookings") -> str:
+        """A new calendar collection of the user; returns its URL (ending with "/")."""
+        url = f"{self.url}{self.username}/{uuid.uuid4().hex}/"
+        response = requests.request(
+            "MKCALENDAR",
+            url,
+            data=MKCALENDAR_BODY.format(name=name).encode(),
+            headers={"Content-Type": "application/xml"},
+            auth=self.auth,
+            timeout=10,
+        )
+        response.raise_for_status()
+        return url
+
+    def objects(self, calendar_url: str) -> dict[str, bytes]:
+        """Every calendar object of a collection: href -> iCalendar bytes (PROPFIND + GET)."""
+        response = requests.request(
+            "PROPFIND",
+            calendar_url,
+            headers={"Depth": "1", "Content-Type": "application/xml"},
+            data=b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/>'
+            b"</D:prop></D:propfind>",
+            auth=self.auth,
+            timeout=10,
+        )
+        response.raise_for_status()
+        from xml.etree import ElementTree
+
+        tree = ElementTree.fromstring(response.content)  # noqa: S314 (our own test server)
+        hrefs = [
+            element.text or ""
+            for element in tree.iter("{DAV:}href")
+            if (element.text or "").endswith(".ics")
+        ]
+        base = self.url.split("/", 3)
+        origin = f"{base[0]}//{base[2]}"
+        found: dict[str, bytes] = {}
+        for href in hrefs:
+            item = requests.get(origin + href, auth=self.auth, timeout=10)
+            item.raise_for_status()
+            found[href] = item.content
+        return found
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Radicale exited with status {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"Radicale did not answer within {START_TIMEOUT_SECONDS} s")
+
+
+@pytest.fixture(scope="session")
+def radicale_server() -> Iterator[RadicaleServer]:
+    folder = Path(tempfile.mkdtemp(prefix="convoke-radicale-"))
+    username = "organizer"
+    password = secrets.token_urlsafe(16)
+    htpasswd = folder / "users"
+    htpasswd.write_text(f"{username}:{password}\n", encoding="utf-8")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "radicale",
+        "--config",
+        "",
+        "--server-hosts",
+        f"127.0.0.1:{port}",
+        "--auth-type",
+        "htpasswd",
+        "--auth-htpasswd-filename",
+        str(htpasswd),
+        "--auth-htpasswd-encryption",
+        "plain",
+        "--rights-type",
+        "owner_only",
+        "--storage-filesystem-folder",
+        str(folder / "collections"),
+        "--logging-level",
+        "warning",
+    ]
+    log = (folder / "radicale.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_up(url, process)
+        yield RadicaleServer(url=url, username=username, password=password, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()

@@ -4,9 +4,15 @@ from django.contrib import admin
 from django.urls import path
 
 from calendars import views
+from scheduling.views import caldav_scheduling_callback
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path(
+        "api/v1.0/caldav-scheduling-callback/",
+        caldav_scheduling_callback,
+        name="caldav-scheduling-callback",
+    ),
 ]

@@ -1,0 +1,239 @@
+"""Receiving one iTIP message from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+
+:func:`scheduling_message_receive` checks the message against its headers (RFC 5546
+section 3.2: who may send which method to whom), stores it with its delivery in one
+transaction, and returns; the email goes out from a worker after the commit. A copy of a
+message already stored (same method, recipient, UID, RECURRENCE-ID, SEQUENCE and DTSTAMP)
+finds the unique ``dedupe_key`` taken and returns the stored one: nothing new, no second
+email, also when both copies arrive at the same instant on two web processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from calendars.ical import ICalendarError, ITipMessage, parse_itip
+from calendars.metrics import counter_increment
+from calendars.models import Booking, TransitionSource
+from calendars.services import booking_attendee_answer_record
+from invitations.models import Delivery, DeliveryTransport
+from invitations.services import delivery_create
+from scheduling.models import ItipMethod, SchedulingMessage, dedupe_key_compute
+
+logger = logging.getLogger(__name__)
+
+MAX_UID_BYTES = 1024
+MAX_SEQUENCE = 2**31 - 1
+
+
+class CallbackRejected(ValueError):
+    """The message cannot be accepted as it is; ``reason`` says why (safe to return)."""
+
+    def __init__(self, reason: str, *, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class CallbackStoreFailed(Exception):
+    """The message was valid but could not be stored (the database failed)."""
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    message: SchedulingMessage
+    delivery: Delivery
+    created: bool
+
+
+def _itip_parse(body: bytes) -> ITipMessage:
+    if not body.strip():
+        raise CallbackRejected("The body is empty; expected an iTIP VCALENDAR.", code="body")
+    try:
+        return parse_itip(body)
+    except ICalendarError as exc:
+        raise CallbackRejected(
+            f"The body is not a usable iCalendar object: {exc}.", code="body"
+        ) from exc
+
+
+def _itip_check(itip: ITipMessage, *, method: ItipMethod, sender: str, recipient: str) -> None:
+    """RFC 5546 rules for one message and one recipient; raises :class:`CallbackRejected`."""
+    if itip.method is not None and itip.method.value != method.value:
+        raise CallbackRejected(
+            f"The body's METHOD ({itip.method.value}) does not match the method header "
+            f"({method.value}).",
+            code="method",
+        )
+    uids = {event.uid for event in itip.events}
+    if "" in uids:
+        raise CallbackRejected("A VEVENT has no UID (RFC 5545 section 3.8.4.7).", code="body")
+    if len(uids) > 1:
+        raise CallbackRejected(
+            f"The body holds {len(uids)} different event UIDs; an iTIP message is about one "
+            "event (RFC 5546 section 1.4).",
+            code="body",
+        )
+    if len(itip.uid.encode("utf-8")) > MAX_UID_BYTES:
+        raise CallbackRejected(f"The UID is longer than {MAX_UID_BYTES} bytes.", code="body")
+    if any(event.sequence > MAX_SEQUENCE for event in itip.events):
+        raise CallbackRejected(f"SEQUENCE is larger than {MAX_SEQUENCE}.", code="body")
+
+    organizers = {event.organizer.address for event in itip.events if event.organizer}
+    if not organizers:
+        raise CallbackRejected(
+            "The event has no ORGANIZER; iTIP messages need one (RFC 5546 section 3.2).",
+            code="organizer",
+        )
+    attendees = {attendee.address for event in itip.events for attendee in event.attendees}
+    if method in (ItipMethod.REQUEST, ItipMethod.CANCEL):
+        if organizers != {sender}:
+            raise CallbackRejected(
+                f"The sender header does not match the event's ORGANIZER; a {method.value} "
+                "comes from the organizer.",
+                code="sender",
+            )
+        if recipient not in attendees:
+            raise CallbackRejected(
+                "The recipient header is not an ATTENDEE of the event.", code="recipient"
+            )
+    else:  # REPLY: from an attendee to the organizer
+        if sender not in attendees:
+            raise CallbackRejected(
+                "The sender header is not an ATTENDEE of the event; a REPLY comes from one.",
+                code="sender",
+            )
+        if organizers != {recipient}:
+            raise CallbackRejected(
+                "The recipient header does not match the event's ORGANIZER; a REPLY goes to "
+                "the organizer.",
+                code="recipient",
+            )
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if timezone.is_aware(value) else value.replace(tzinfo=dt.UTC)
+
+
+def _booking_answer_apply(itip: ITipMessage, *, sender: str, message_id: int) -> None:
+    """A REPLY about one of our bookings records the attendee's answer (DESIGN.md 1.3)."""
+    booking_id = Booking.objects.filter(ical_uid=itip.uid).values_list("pk", flat=True).first()
+    if booking_id is None:
+        return
+    attendee = itip.primary.attendee(sender)
+    if attendee is None or not attendee.partstat:
+        return
+    try:
+        recorded = booking_attendee_answer_record(
+            booking_id=booking_id,
+            attendee_email=sender,
+            partstat=str(attendee.partstat),
+            source=TransitionSource.CALDAV_REPLY,
+        )
+    except ValueError:
+        logger.info(
+            "booking answer not applied booking=%s message=%s reason=unknown-partstat",
+            booking_id,
+            message_id,
+        )
+        return
+    logger.info(
+        "booking answer from a caldav reply booking=%s message=%s recorded=%s",
+        booking_id,
+        message_id,
+        recorded,
+    )
+
+
+def scheduling_message_receive(
+    *,
+    body: bytes,
+    method: ItipMethod,
+    sender: str,
+    recipient: str,
+    is_mailbox: bool,
+    org_id: str = "",
+) -> ReceiveResult:
+    """Check, store and schedule the delivery of one iTIP message for one recipient.
+
+    ``sender`` and ``recipient`` are bare lower-cased addresses. Raises
+    :class:`CallbackRejected` for a message that breaks the rules (nothing is stored) and
+    :class:`CallbackStoreFailed` when the database cannot store it.
+    """
+    itip = _itip_parse(body)
+    _itip_check(itip, method=method, sender=sender, recipient=recipient)
+    primary = itip.primary
+    body_sha256 = hashlib.sha256(body).hexdigest()
+    dtstamp = _aware(primary.dtstamp)
+    dedupe_key = dedupe_key_compute(
+        method=method,
+        recipient=recipient,
+        uid=primary.uid,
+        recurrence_id=_iso(primary.recurrence_id),
+        sequence=primary.sequence,
+        dtstamp=_iso(dtstamp),
+        body_sha256=body_sha256,
+    )
+    try:
+        with transaction.atomic():
+            message = SchedulingMessage.objects.create(
+                body=body,
+                body_sha256=body_sha256,
+                method=method,
+                sender=sender,
+                recipient=recipient,
+                uid=primary.uid,
+                recurrence_id=_iso(primary.recurrence_id),
+                sequence=primary.sequence,
+                dtstamp=dtstamp,
+                is_mailbox=is_mailbox,
+                org_id=org_id,
+                dedupe_key=dedupe_key,
+            )
+            delivery = delivery_create(
+                message=message,
+                recipient=recipient,
+                transport=DeliveryTransport.MESSAGES if is_mailbox else DeliveryTransport.SMTP,
+            )
+            if method == ItipMethod.REPLY:
+                _booking_answer_apply(itip, sender=sender, message_id=message.pk)
+    except IntegrityError as exc:
+        existing = (
+            SchedulingMessage.objects.filter(dedupe_key=dedupe_key)
+            .prefetch_related("deliveries")
+            .first()
+        )
+        existing_delivery = (
+            next(iter(existing.deliveries.all()), None) if existing is not None else None
+        )
+        if existing is None or existing_delivery is None:
+            logger.error("scheduling message not stored: integrity error without a duplicate")
+            raise CallbackStoreFailed("integrity error") from exc
+        logger.info(
+            "scheduling message duplicate message=%s method=%s", existing.pk, existing.method
+        )
+        return ReceiveResult(message=existing, delivery=existing_delivery, created=False)
+    except DatabaseError as exc:
+        logger.error("scheduling message not stored: database error %s", type(exc).__name__)
+        raise CallbackStoreFailed("database error") from exc
+    logger.info(
+        "scheduling message accepted message=%s method=%s delivery=%s transport=%s",
+        message.pk,
+        method,
+        delivery.pk,
+        delivery.transport,
+    )
+    counter_increment("convoke_callbacks_accepted", method=str(method))
+    return ReceiveResult(message=message, delivery=delivery, created=True)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from calendars import views
+from gcal_push.views import google_calendar_webhook
 from scheduling.views import caldav_scheduling_callback
 
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
         caldav_scheduling_callback,
         name="caldav-scheduling-callback",
     ),
+    path("webhooks/google-calendar/", google_calendar_webhook, name="google-calendar-webhook"),
 ]

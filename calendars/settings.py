@@ -160,6 +160,10 @@ CALENDAR_INVITATION_FROM_EMAIL: str = env.str(
     "CALENDAR_INVITATION_FROM_EMAIL", default="convoke@localhost"
 )
 DEFAULT_FROM_EMAIL = CALENDAR_INVITATION_FROM_EMAIL
+# RSVP links stay valid until the end of the event's last occurrence plus a grace period; an
+# endless series gets a fixed lifetime from the day the email is built.
+RSVP_TOKEN_GRACE_DAYS: int = env.int("RSVP_TOKEN_GRACE_DAYS", default=7)
+RSVP_TOKEN_OPEN_SERIES_DAYS: int = env.int("RSVP_TOKEN_OPEN_SERIES_DAYS", default=365)
 SERVER_EMAIL = CALENDAR_INVITATION_FROM_EMAIL
 
 # The route is Brevo when BREVO_API_KEY is set, else SMTP when EMAIL_HOST is set, else files.

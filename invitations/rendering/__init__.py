@@ -1,0 +1,1 @@
+"""Wording helpers for emails: dates and times, recurrence rules, occurrences."""

@@ -36,7 +36,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calendars.metrics import counter_increment
-from calendars.models import User
 from invitations.models import CLAIMABLE_STATUSES, Delivery, DeliveryStatus, DeliveryTransport
 from invitations.transports import (
     PermanentSendError,
@@ -117,12 +116,6 @@ def delivery_retry_delay(*, attempt: int) -> dt.timedelta:
     return dt.timedelta(seconds=max(delay, 0.0))
 
 
-def _recipient_preferences(address: str) -> tuple[str | None, str | None]:
-    """Language and time zone of the recipient when they are one of our users."""
-    row = User.objects.filter(email__iexact=address).values_list("language", "time_zone").first()
-    return (row[0], row[1]) if row else (None, None)
-
-
 def _previous_body(message: SchedulingMessage, recipient: str) -> bytes | None:
     """The body of the last REQUEST this recipient got for the same event, if any."""
     if message.method != ItipMethod.REQUEST:
@@ -143,19 +136,22 @@ def _previous_body(message: SchedulingMessage, recipient: str) -> bytes | None:
 
 
 def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
-    """The complete email for ``delivery`` (not sent). Raises ``ICalendarError``."""
+    """The complete email for ``delivery`` (not sent).
+
+    Raises ``ValueError`` (``ICalendarError`` among them) when the stored message cannot be
+    rendered; that cannot get better by retrying.
+    """
     from invitations.emails import email_build
 
     message = delivery.message
-    language, time_zone = _recipient_preferences(delivery.recipient)
+    # The language and time zone are left to email_build: the recipient's stored
+    # preferences, else the organizer's, else English and the event's zone.
     return email_build(
         body=bytes(message.body),
         method=message.method,
         sender=message.sender,
         recipient=delivery.recipient,
         message_id=delivery.message_id_header,
-        language=language,
-        time_zone=time_zone,
         previous_body=_previous_body(message, delivery.recipient),
     )
 
@@ -208,8 +204,6 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
     Returns ``SKIPPED`` without side effects when the delivery is not claimable (already
     sent or dead, or being sent by another worker right now).
     """
-    from calendars.ical import ICalendarError
-
     if not _delivery_claim(delivery_id):
         logger.info("delivery not claimable delivery=%s", delivery_id)
         return DeliveryOutcome.SKIPPED
@@ -217,7 +211,7 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
     attempt = delivery.attempts
     try:
         email = delivery_email_build(delivery=delivery)
-    except ICalendarError:
+    except ValueError:
         return _delivery_record_failure(
             delivery, attempt, PermanentSendError("the stored iCalendar body cannot be rendered")
         )

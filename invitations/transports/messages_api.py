@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from email.headerregistry import Address
 from email.policy import SMTP as RFC5322_CRLF
+from email.utils import parseaddr
 from typing import Any
 
 import requests
@@ -139,6 +141,10 @@ class MessagesApiTransport:
             # The submit endpoint refuses a Bcc header with 400.
             raise PermanentSendError("the Messages API does not accept Bcc recipients")
         mailbox_id = self.mailbox_id(sender)
+        # Through Messages the email leaves from the sender's own mailbox (and lands in its
+        # sent folder), so its From must be that mailbox's address or Messages answers 403.
+        display_name, _address = parseaddr(str(email.from_email))
+        email.from_email = str(Address(display_name=display_name, addr_spec=sender))
         raw = email.message(policy=RFC5322_CRLF).as_bytes()
         response = self._request(
             "POST",

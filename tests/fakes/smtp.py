@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.mail.backends.base import BaseEmailBackend
 
 from tests.conftest import free_port
 
@@ -175,6 +176,13 @@ class SmtpSink:
                 },
             }
         }
+
+
+class CrashingEmailBackend(BaseEmailBackend):
+    """A mail backend with a bug: it raises an unexpected error quoting an address."""
+
+    def send_messages(self, email_messages: Any) -> int:
+        raise RuntimeError("backend bug while sending to bob@example.net")
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def _email(from_email: str = f"Alice <{ORGANIZER}>", **extra: Any) -> EmailMessa
     )
 
 
-# --- SMTP through the Django mailer -----------------------------------------------------------
+# --- SMTP through the Django mailer ---------------------------------------------------------------
 
 
 def test_smtp_transport_delivers_when_server_accepts(smtp_sink: SmtpSink) -> None:
@@ -119,7 +119,7 @@ def test_classify_exception_sorts_transient_from_permanent_when_mailer_fails(
     assert ATTENDEE not in error.reason and ORGANIZER not in error.reason
 
 
-# --- Brevo through anymail --------------------------------------------------------------------
+# --- Brevo through anymail ------------------------------------------------------------------------
 
 
 class _BrevoLike:
@@ -201,7 +201,7 @@ def test_brevo_transport_classifies_http_errors_when_refused(
         MailerTransport().send(email=_email(), sender=ORGANIZER, recipient=ATTENDEE)
 
 
-# --- La Suite Messages API ----------------------------------------------------------------------
+# --- La Suite Messages API ------------------------------------------------------------------------
 
 
 def test_messages_transport_submits_raw_message_when_mailbox_matches(

@@ -12,7 +12,7 @@ exist or cannot be retried.
 from __future__ import annotations
 
 import datetime as dt
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,13 +22,15 @@ from invitations.services import deliveries_retry
 
 
 def _since(value: str) -> dt.datetime:
-    parsed = dateparse.parse_datetime(value)
+    problem = f"{value!r} is not a date (2026-11-20) or date-time (2026-11-20T08:00)"
+    try:
+        parsed = dateparse.parse_datetime(value)
+        day = dateparse.parse_date(value) if parsed is None else None
+    except ValueError:
+        raise ArgumentTypeError(problem) from None
     if parsed is None:
-        day = dateparse.parse_date(value)
         if day is None:
-            raise CommandError(
-                f"--since {value!r} is not a date (2026-11-20) or date-time (2026-11-20T08:00)."
-            )
+            raise ArgumentTypeError(problem)
         parsed = dt.datetime.combine(day, dt.time.min)
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)

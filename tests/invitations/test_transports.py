@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 from django.core.mail import EmailMessage
 
 from invitations.transports import PermanentSendError, TransientSendError
@@ -294,18 +295,57 @@ def test_messages_transport_is_permanent_when_mailbox_channel_cannot_look_up(
         MessagesApiTransport().send(email=_email(), sender=ORGANIZER, recipient=ATTENDEE)
 
 
-def test_messages_transport_is_permanent_when_from_is_not_the_mailbox(
+def test_messages_transport_sends_from_the_mailbox_when_email_is_from_another_address(
     messages_api: FakeMessagesApi,
 ) -> None:
     messages_api.add_mailbox(ORGANIZER)
 
-    with pytest.raises(PermanentSendError, match="403") as caught:
-        MessagesApiTransport().send(
-            email=_email(from_email="Convoke <convoke@example.org>"),
-            sender=ORGANIZER,
-            recipient=ATTENDEE,
-        )
-    assert "@" not in caught.value.reason
+    MessagesApiTransport().send(
+        email=_email(from_email="Alice Martin <convoke@example.org>"),
+        sender=ORGANIZER,
+        recipient=ATTENDEE,
+    )
+
+    [submission] = messages_api.submissions
+    [author] = submission.message["From"].addresses
+    assert (author.display_name, author.addr_spec) == ("Alice Martin", ORGANIZER)
+
+
+def _submit_raw(api: FakeMessagesApi, settings: Any, raw: bytes, mailbox_id: str) -> Any:
+    return requests.post(
+        api.url + "/api/v1.0/submit/",
+        data=raw,
+        headers={
+            "Content-Type": "message/rfc822",
+            "X-Channel-Id": settings.MESSAGES_CHANNEL_ID,
+            "X-API-Key": settings.MESSAGES_API_KEY,
+            "X-Mail-From": mailbox_id,
+            "X-Rcpt-To": ATTENDEE,
+        },
+        timeout=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (f"From: Convoke <convoke@example.org>\r\nTo: {ATTENDEE}\r\n", 403),
+        (f"From: {ORGANIZER}, carol@example.org\r\nTo: {ATTENDEE}\r\n", 403),
+        (f"From: {ORGANIZER}\r\nTo: {ATTENDEE}\r\nBcc: carol@example.net\r\n", 400),
+        (f"From: {ORGANIZER}\r\nTo: {ATTENDEE}\r\n", 202),
+    ],
+    ids=["from-mismatch", "two-from", "bcc", "valid"],
+)
+def test_fake_messages_api_follows_the_submit_contract(
+    messages_api: FakeMessagesApi, settings: Any, headers: str, status: int
+) -> None:
+    mailbox_id = messages_api.add_mailbox(ORGANIZER)
+    raw = (headers + "Subject: hi\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n").encode()
+
+    response = _submit_raw(messages_api, settings, raw, mailbox_id)
+
+    assert response.status_code == status
+    assert "detail" in response.json() or response.json()["status"] == "accepted"
 
 
 def test_messages_transport_is_permanent_when_sender_has_no_mailbox(

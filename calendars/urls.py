@@ -1,9 +1,9 @@
 """URL map. The addresses of DESIGN.md section 2 are fixed; each app adds its own routes."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from calendars import views
+from calendars import booking_views, google_views, views
 from gcal_push.views import google_calendar_webhook
 from scheduling.views import caldav_scheduling_callback
 
@@ -17,4 +17,8 @@ urlpatterns = [
         name="caldav-scheduling-callback",
     ),
     path("webhooks/google-calendar/", google_calendar_webhook, name="google-calendar-webhook"),
+    path("api/v1.0/", include("calendars.api.urls")),
+    path("bookings/decide/", booking_views.booking_decide, name="booking-decide"),
+    path("google/connect/", google_views.google_connect, name="google-connect"),
+    path("google/callback/", google_views.google_callback, name="google-callback"),
 ]

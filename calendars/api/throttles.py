@@ -1,0 +1,25 @@
+"""Throttle of the public booking endpoint, per client address."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+
+class BookingRequestThrottle(SimpleRateThrottle):
+    """``BOOKING_REQUEST_THROTTLE_RATE`` (e.g. ``30/hour``) requests per client address.
+
+    The rate is read at request time, so a changed setting applies without a restart of the
+    class (DRF reads ``DEFAULT_THROTTLE_RATES`` once at import). The address comes from DRF's
+    ``get_ident`` (``REMOTE_ADDR``, or ``X-Forwarded-For`` as far as ``NUM_PROXIES`` allows).
+    """
+
+    scope = "booking_request"
+
+    def get_rate(self) -> str | None:
+        return settings.BOOKING_REQUEST_THROTTLE_RATE or None
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -1,0 +1,197 @@
+"""The CalDAV adapter (RFC 4791), over the ``caldav`` library.
+
+What bookings need today: store a booking's event (an object with ORGANIZER and ATTENDEE,
+built by :func:`calendars.ical.booking_event_build`) in the organizer's calendar collection,
+replace it, and delete it. A server that schedules (RFC 6638; sabre/dav with La Suite's
+plugins) emits the iTIP REQUEST or CANCEL to the attendee by itself on these writes.
+
+Objects are found by UID with a ``calendar-query`` REPORT (RFC 4791 section 7.8), never by a
+guessed URL, because a server may store an object under another name than the one a client
+chose. A replacement carries ``If-Match`` with the ETag just read, so a change made meanwhile
+(for example the server merging the attendee's REPLY) is not overwritten: the adapter reads
+again and retries once, then raises :class:`CalDAVPreconditionFailed`.
+
+Authentication, from settings (only :mod:`calendars.settings` reads the environment):
+
+- ``CALDAV_OUTBOUND_API_KEY`` set: La Suite's server, which trusts an API key header plus
+  ``X-Forwarded-User: <the calendar owner's email>``;
+- otherwise HTTP Basic with ``CALDAV_USERNAME`` / ``CALDAV_PASSWORD`` (Radicale, Nextcloud).
+
+Extending this module (RSVP): add functions in the same shape — take the collection URL and
+the acting user's email, open a client with :func:`client_for`, map library errors with
+:func:`_translated` — so every CalDAV call keeps one place for auth, timeouts and errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from caldav.calendarobjectresource import Event as DAVEvent
+from caldav.collection import Calendar as DAVCalendar
+from caldav.davclient import DAVClient
+from caldav.lib import error as dav_error
+from caldav.lib.http_sync import requests as dav_http
+from django.conf import settings
+
+from calendars.providers import ProviderError, ProviderNotConfigured, TransientProviderError
+
+logger = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-Api-Key"
+USER_HEADER = "X-Forwarded-User"
+
+
+class CalDAVError(ProviderError):
+    """The CalDAV server refused or failed a request."""
+
+    reason = "caldav_error"
+
+
+class CalDAVUnavailable(CalDAVError, TransientProviderError):
+    """No answer, a timeout, 429 or 5xx: worth trying again later."""
+
+    reason = "caldav_unavailable"
+
+
+class CalDAVRefused(CalDAVError):
+    """401/403 (credentials or rights), 415 (METHOD in a stored object) or another 4xx."""
+
+    reason = "caldav_refused"
+
+
+class CalDAVNotFound(CalDAVError):
+    """The calendar collection (or the object) does not exist."""
+
+    reason = "caldav_not_found"
+
+
+class CalDAVPreconditionFailed(CalDAVError):
+    """412 twice in a row: the object keeps changing under us."""
+
+    reason = "caldav_precondition_failed"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """Where the server keeps an object, and its ETag when the server returned one."""
+
+    url: str
+    etag: str | None
+    created: bool
+
+
+def client_for(*, user_email: str, url: str | None = None) -> DAVClient:
+    """A client authenticated as configured, acting for ``user_email``."""
+    base = url or settings.CALDAV_URL
+    if not base:
+        raise ProviderNotConfigured("CALDAV_URL is not set")
+    common = {
+        "url": base,
+        "timeout": settings.CALDAV_TIMEOUT_SECONDS,
+        "enable_rfc6764": False,
+    }
+    if settings.CALDAV_OUTBOUND_API_KEY:
+        return DAVClient(
+            headers={API_KEY_HEADER: settings.CALDAV_OUTBOUND_API_KEY, USER_HEADER: user_email},
+            **common,  # type: ignore[arg-type]
+        )
+    if settings.CALDAV_USERNAME:
+        return DAVClient(
+            username=settings.CALDAV_USERNAME,
+            password=settings.CALDAV_PASSWORD,
+            auth_type="basic",
+            **common,  # type: ignore[arg-type]
+        )
+    raise ProviderNotConfigured(
+        "set CALDAV_OUTBOUND_API_KEY, or CALDAV_USERNAME and CALDAV_PASSWORD"
+    )
+
+
+@contextlib.contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """Turn the library's errors into ours (the message never holds an address or a URL)."""
+    try:
+        yield
+    except dav_error.NotFoundError as exc:
+        raise CalDAVNotFound(f"CalDAV {operation}: not found") from exc
+    except dav_error.RateLimitError as exc:
+        raise CalDAVUnavailable(f"CalDAV {operation}: rate limited") from exc
+    except dav_error.AuthorizationError as exc:
+        raise CalDAVRefused(
+            f"CalDAV {operation}: refused ({exc.status or 'unauthorised'})", reason="caldav_auth"
+        ) from exc
+    except (dav_error.ETagMismatchError, dav_error.ScheduleTagMismatchError) as exc:
+        raise CalDAVPreconditionFailed(f"CalDAV {operation}: precondition failed") from exc
+    except dav_error.DAVError as exc:
+        status = exc.status or 0
+        if status >= 500 or status == 429:
+            raise CalDAVUnavailable(f"CalDAV {operation}: server error {status}") from exc
+        raise CalDAVRefused(f"CalDAV {operation}: refused ({status or 'error'})") from exc
+    except (dav_http.exceptions.RequestException, OSError) as exc:
+        raise CalDAVUnavailable(
+            f"CalDAV {operation}: no answer ({type(exc).__name__})", reason="caldav_connection"
+        ) from exc
+
+
+def _find(calendar: DAVCalendar, uid: str) -> DAVEvent | None:
+    try:
+        found = calendar.get_event_by_uid(uid)
+    except dav_error.NotFoundError:
+        return None
+    return found  # type: ignore[return-value]
+
+
+def event_put(*, calendar_url: str, user_email: str, uid: str, body: bytes) -> StoredObject:
+    """Create the object with this UID in the collection, or replace it (``If-Match``).
+
+    ``body`` must not contain METHOD (servers refuse it with 415, RFC 4791 section 4.1).
+    """
+    if b"\nMETHOD:" in body or body.startswith(b"METHOD:"):
+        raise ValueError("a stored calendar object must not carry METHOD")
+    with _translated("put"):
+        client = client_for(user_email=user_email)
+        calendar = client.calendar(url=calendar_url)
+        for attempt in (1, 2):
+            existing = _find(calendar, uid)
+            try:
+                if existing is None:
+                    obj = DAVEvent(client=client, parent=calendar)
+                    obj.save(raw_data=body, no_overwrite=True)
+                    return StoredObject(url=str(obj.url), etag=obj.etag, created=True)
+                existing.save(raw_data=body, precondition="etag")
+                return StoredObject(url=str(existing.url), etag=existing.etag, created=False)
+            except (
+                dav_error.ETagMismatchError,
+                dav_error.ScheduleTagMismatchError,
+                dav_error.ConsistencyError,
+            ):
+                if attempt == 2:
+                    raise
+                logger.info("caldav put raced with another change; reading again")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def event_delete(*, calendar_url: str, user_email: str, uid: str) -> bool:
+    """Delete the object with this UID. False when it was not there (already deleted)."""
+    with _translated("delete"):
+        client = client_for(user_email=user_email)
+        calendar = client.calendar(url=calendar_url)
+        existing = _find(calendar, uid)
+        if existing is None:
+            return False
+        existing.delete()  # a 404 here means someone deleted it meanwhile: done too
+        return True
+
+
+def event_get(*, calendar_url: str, user_email: str, uid: str) -> bytes | None:
+    """The stored bytes of the object with this UID, or None."""
+    with _translated("get"):
+        client = client_for(user_email=user_email)
+        existing = _find(client.calendar(url=calendar_url), uid)
+        if existing is None:
+            return None
+        data = existing.data
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")

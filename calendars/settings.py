@@ -304,6 +304,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Calendar invitations, RSVP and bookings.",
     "VERSION": "1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One schema component per closed vocabulary, whichever field uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "LanguageEnum": "calendars.models.Language.choices",
+        "BookingStatusEnum": "calendars.models.BookingStatus.choices",
+    },
 }
 
 # --- Metrics and logging -------------------------------------------------------------------------

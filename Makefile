@@ -26,5 +26,8 @@ format: install
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+bench-callback: install ## Callback acknowledgements/s and latency under gunicorn (BENCH_ARGS="--requests 1000 --concurrency 16")
+	$(PYTHON) bench/callback.py $(BENCH_ARGS)
+
 clean:
 	rm -rf var/celery var/mail .pytest_cache

@@ -25,7 +25,7 @@ import logging
 import re
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.headerregistry import Address
 from email.utils import parseaddr
 from enum import StrEnum
@@ -71,6 +71,7 @@ SUBJECT_MAX_CHARS = 200
 NAME_MAX_CHARS = 100
 DESCRIPTION_MAX_CHARS = 10_000
 GUESTS_LISTED = 20
+OVERRIDES_LISTED = 10
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -117,6 +118,11 @@ register_keys(
         "email.reply.occurrence",
         "email.update.occurrence",
         "email.guests.more",
+        "email.override.moved",
+        "email.override.cancelled",
+        "email.override.renamed",
+        "email.override.titled",
+        "email.override.changed",
     ]
     + [f"email.subject.reply.{w}" for w in (*_REPLY_WORDS.values(), "other")]
     + [f"email.heading.reply.{w}" for w in (*_REPLY_WORDS.values(), "other")]
@@ -323,7 +329,14 @@ def _context(
     language, zone = prefs.language, prefs.time_zone
     organizer_name = _name(event.organizer.name if event.organizer else "") or organizer_address
     summary = _plain(event.summary) or translate("email.no_title", language)
-    when = when_text(event, zone=zone, language=language)
+    if event.start is None and event.recurrence_id is not None:
+        # A CANCEL or REPLY for one occurrence may leave DTSTART out; RECURRENCE-ID is when
+        # that occurrence was planned (RFC 5545 section 3.8.4.4).
+        when = when_text(
+            replace(event, start=event.recurrence_id, end=None), zone=zone, language=language
+        )
+    else:
+        when = when_text(event, zone=zone, language=language)
     occurrence = occurrence_date = None
     if event.recurrence_id is not None:
         occurrence = moment_text(event.recurrence_id, zone=zone, language=language)
@@ -355,6 +368,9 @@ def _context(
         "description_truncated": truncated,
         "guests": _guests(event, language),
         "guests_more": max(0, len(event.attendees) - GUESTS_LISTED),
+        "overrides": _overrides(message, event, zone=zone, language=language)
+        if kind is not EmailKind.REPLY
+        else [],
         "rsvp": None,
         "changes": [],
         "heading": "",
@@ -389,6 +405,39 @@ def _context(
             message=message, event=event, attendee=recipient, organizer=organizer_address
         )
     return context
+
+
+def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language: str) -> list[str]:
+    """One line per occurrence of the series that differs from the rule (RECURRENCE-ID)."""
+    if event.recurrence_id is not None:
+        return []
+    lines = []
+    for override in message.overrides:
+        if override.uid != event.uid or override.recurrence_id is None:
+            continue
+        original = moment_text(
+            override.recurrence_id, zone=zone, language=language, with_zone=False
+        )
+        summary = _plain(override.summary)
+        renamed = bool(summary) and summary != _plain(event.summary)
+        if override.status == "CANCELLED":
+            line = translate("email.override.cancelled", language, original=original)
+        elif override.start is not None and override.start != override.recurrence_id:
+            when = when_text(override, zone=zone, language=language).text
+            line = translate("email.override.moved", language, original=original, when=when)
+            if renamed:
+                line = translate("email.override.renamed", language, line=line, summary=summary)
+        elif renamed:
+            line = translate("email.override.titled", language, original=original, summary=summary)
+        else:
+            line = translate("email.override.changed", language, original=original)
+        lines.append(line)
+    lines.sort()
+    return lines[:OVERRIDES_LISTED] + (
+        [translate("email.guests.more", language, count=len(lines) - OVERRIDES_LISTED)]
+        if len(lines) > OVERRIDES_LISTED
+        else []
+    )
 
 
 def _guests(event: Event, language: str) -> list[dict[str, str]]:

@@ -441,3 +441,15 @@ def test_delivery_sends_one_email_when_the_event_has_10000_attendees(
     assert delivery.status == DeliveryStatus.SENT, delivery.last_error
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ("guest42@example.net",)
+
+
+def test_metrics_count_deliveries_by_transport_and_status(client: Client) -> None:
+    make_delivery(status=DeliveryStatus.DEAD, attempts=10)
+    make_delivery(status=DeliveryStatus.DEAD, attempts=10)
+    make_delivery(transport=DeliveryTransport.MESSAGES, status=DeliveryStatus.SENT, attempts=1)
+
+    response = client.get("/metrics")
+
+    text = response.content.decode()
+    assert 'convoke_deliveries_by_state{status="dead",transport="smtp"} 2.0' in text
+    assert 'convoke_deliveries_by_state{status="sent",transport="messages"} 1.0' in text

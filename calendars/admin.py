@@ -69,6 +69,7 @@ class BookingAdmin(admin.ModelAdmin):
         "title",
         "status",
         "sync_state",
+        "sync_error",
         "organizer",
         "attendee_email",
         "start",
@@ -80,6 +81,14 @@ class BookingAdmin(admin.ModelAdmin):
     list_select_related = ("organizer", "calendar")
     raw_id_fields = ("calendar", "schedule", "organizer")
     inlines = [BookingTransitionInline]
+    actions = ["provider_sync_retry"]
+
+    @admin.action(description="Retry the calendar sync of the selected bookings")
+    def provider_sync_retry(self, request, queryset):  # type: ignore[no-untyped-def]
+        from calendars.services import booking_sync_retry
+
+        count = booking_sync_retry(booking_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Calendar sync scheduled again for {count} booking(s).")
 
 
 @admin.register(BookingTransition)

@@ -439,6 +439,24 @@ def booking_provider_sync_enqueue(*, booking_id: int) -> None:
     _after_commit_sync(booking_id=booking_id)
 
 
+def booking_sync_retry(*, booking_ids: list[int]) -> int:
+    """Operators: run the provider sync again for bookings not synced (failed or stuck).
+
+    Returns how many were scheduled. Used by the admin action; safe to repeat.
+    """
+    with transaction.atomic():
+        ids = list(
+            Booking.objects.filter(pk__in=booking_ids)
+            .exclude(sync_state=SyncState.SYNCED)
+            .values_list("pk", flat=True)
+        )
+        Booking.objects.filter(pk__in=ids).update(sync_state=SyncState.PENDING, sync_error="")
+        for booking_id in ids:
+            _after_commit_sync(booking_id=booking_id)
+    logger.info("booking sync retry scheduled count=%d", len(ids))
+    return len(ids)
+
+
 def _after_commit_sync(*, booking_id: int) -> None:
     from calendars.tasks import booking_provider_sync_task
 

@@ -100,7 +100,7 @@ def schedule(google_schedule: Schedule) -> Iterator[Schedule]:
     yield google_schedule
 
 
-# --- GOOGLE_INVITE_ENABLED on: Google sends the invitations -------------------------------------
+# --- GOOGLE_INVITE_ENABLED on: Google sends the invitations ---------------------------------------
 
 
 def test_request_inserts_tentative_event_and_google_invites_bookee_when_flag_on(
@@ -233,7 +233,7 @@ def test_repeated_sync_task_calls_nothing_when_calendar_already_reflects_status(
     assert len(google_fake.requests) == before
 
 
-# --- Changes coming from Google (what the push sync applies through the same services) ----------
+# --- Changes coming from Google (what the push sync applies through the same services) ------------
 
 
 def test_bookee_declining_in_google_declines_and_deletes_event_when_pushed(
@@ -293,7 +293,7 @@ def test_event_deleted_in_google_cancels_booking_without_new_email_when_pushed(
     assert outbox(google_fake) == [("invitation", BOOKEE, "tentative")]
 
 
-# --- GOOGLE_INVITE_ENABLED off: import, and Convoke invites --------------------------------------
+# --- GOOGLE_INVITE_ENABLED off: import, and Convoke invites ---------------------------------------
 
 
 def test_request_imports_event_and_sends_our_invitation_when_flag_off(
@@ -348,7 +348,7 @@ def test_deny_twice_sends_one_cancellation_when_flag_off(
     assert len(mail.outbox) == 1 and "METHOD:CANCEL" in calendar_part(mail.outbox[0])
 
 
-# --- Faults ----------------------------------------------------------------------------------------
+# --- Faults ---------------------------------------------------------------------------------------
 
 
 def test_lost_insert_answer_is_retried_into_409_and_one_event_when_google_times_out(
@@ -457,7 +457,7 @@ def test_persistent_outage_ends_in_failed_sync_state_when_retries_run_out(
     assert booking.status == BookingStatus.REQUESTED
 
 
-# --- Free slots --------------------------------------------------------------------------------------
+# --- Free slots -----------------------------------------------------------------------------------
 
 
 def test_overlapping_request_is_refused_when_slot_is_taken(
@@ -511,3 +511,29 @@ def test_google_outage_makes_schedule_unavailable_when_freebusy_fails(
         request_booking(commit, schedule)
     assert caught.value.reason == "google_unavailable" and caught.value.retry_after_seconds
     assert not Booking.objects.exists()
+
+
+def test_operator_retry_syncs_failed_booking_when_google_is_back(
+    flag_on: None,
+    schedule: Schedule,
+    google_fake: FakeGoogleCalendar,
+    commit: Commit,
+    admin_client: Any,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.GOOGLE_API_MAX_RETRIES = 0
+    settings.BOOKING_SYNC_MAX_RETRIES = 0
+    google_fake.fault_add(operation="events.insert", status=503)
+    booking = request_booking(commit, schedule)
+    assert booking.sync_state == SyncState.FAILED
+    changelist = admin_client.get("/admin/calendars/booking/")
+    assert "gave up: backendError" in changelist.content.decode()
+    with commit():
+        response = admin_client.post(
+            "/admin/calendars/booking/",
+            {"action": "provider_sync_retry", "_selected_action": [booking.pk]},
+        )
+    assert response.status_code == 302
+    booking.refresh_from_db()
+    assert (booking.sync_state, booking.sync_error) == (SyncState.SYNCED, "")
+    assert [r.status for r in google_fake.requests_for("events.insert")] == [503, 200]

@@ -178,10 +178,10 @@ def email_build(
     event = _main_event(message, itip_method)
     previous = _previous_event(previous_body, event)
     kind = email_kind(method=itip_method, event=event, previous_known=previous is not None)
-    organizer_address = (
-        event.organizer.address
-        if event.organizer and "@" in event.organizer.address
-        else (sender_address if itip_method is not Method.REPLY else recipient_address)
+    # The organizer named in the data when it is a usable address, else the party the
+    # callback named: the sender of a REQUEST or CANCEL, the recipient of a REPLY.
+    organizer_address = _address_or_none(event.organizer.address if event.organizer else "") or (
+        sender_address if itip_method is not Method.REPLY else recipient_address
     )
     prefs = _preferences(
         recipient=recipient_address,
@@ -208,10 +208,11 @@ def email_build(
     text = _tidy_text(render_to_string(f"emails/{kind.value}.txt", context))
     html = _inliner().inline(render_to_string(f"emails/{kind.value}.html", context))
 
+    # The display name is the person's CN only: an address shown as a name looks forged.
     if itip_method is Method.REPLY:
-        author_name, reply_to = context["attendee_name"], sender_address
+        author_name, reply_to = context["attendee_cn"], sender_address
     else:
-        author_name, reply_to = context["organizer_name"], organizer_address
+        author_name, reply_to = context["organizer_cn"], organizer_address
     mail = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -245,6 +246,13 @@ def _address(value: str, what: str) -> str:
     if not parsed or parsed != address or address.count("@") != 1 or _CONTROL.search(address):
         raise ValueError(f"the {what} is not an email address")
     return address
+
+
+def _address_or_none(value: str) -> str | None:
+    try:
+        return _address(value, "organizer")
+    except ValueError:
+        return None
 
 
 def _main_event(message: ITipMessage, method: Method) -> Event:
@@ -327,7 +335,8 @@ def _context(
     previous: Event | None,
 ) -> dict[str, Any]:
     language, zone = prefs.language, prefs.time_zone
-    organizer_name = _name(event.organizer.name if event.organizer else "") or organizer_address
+    organizer_cn = _name(event.organizer.name if event.organizer else "")
+    organizer_name = organizer_cn or organizer_address
     summary = _plain(event.summary) or translate("email.no_title", language)
     if event.start is None and event.recurrence_id is not None:
         # A CANCEL or REPLY for one occurrence may leave DTSTART out; RECURRENCE-ID is when
@@ -335,6 +344,8 @@ def _context(
         when = when_text(
             replace(event, start=event.recurrence_id, end=None), zone=zone, language=language
         )
+    elif event.start is None:
+        when = None  # a REPLY or CANCEL may leave the time out (RFC 5546 section 3.2)
     else:
         when = when_text(event, zone=zone, language=language)
     occurrence = occurrence_date = None
@@ -351,11 +362,13 @@ def _context(
         "kind": kind.value,
         "summary": summary,
         "organizer_name": organizer_name,
+        "organizer_cn": organizer_cn,
+        "attendee_cn": "",
         "organizer_address": organizer_address,
         "recipient": recipient,
-        "when": when.text,
-        "when_original": when.original,
-        "shown_start": when.start,
+        "when": when.text if when else None,
+        "when_original": when.original if when else None,
+        "shown_start": when.start if when else None,
         "time_zone": zone,
         "repeats": repeats,
         "occurrence": occurrence,
@@ -378,8 +391,8 @@ def _context(
     }
     if kind is EmailKind.REPLY:
         attendee = event.attendee(sender) or (event.attendees[0] if event.attendees else None)
-        attendee_name = _name(attendee.name) if attendee else ""
-        attendee_name = attendee_name or (attendee.address if attendee else sender)
+        attendee_cn = _name(attendee.name) if attendee else ""
+        attendee_name = attendee_cn or (attendee.address if attendee else sender)
         word = (
             _REPLY_WORDS.get(PartStat(attendee.partstat), "other")
             if (attendee and attendee.partstat in set(PartStat))
@@ -387,6 +400,7 @@ def _context(
         )
         context.update(
             attendee_name=attendee_name,
+            attendee_cn=attendee_cn,
             reply_word=word,
             answer=translate(f"email.partstat.{str(attendee.partstat).lower()}", language)
             if attendee and str(attendee.partstat).lower() in {p.value.lower() for p in PartStat}

@@ -152,7 +152,8 @@ def when_text(event: Event, *, zone: str | None, language: str) -> When:
         zone=shown_label,
     )
     original = None
-    if target is not None and own_label != shown_label:
+    # A time the sender wrote in UTC has no zone of a person behind it: not worth repeating.
+    if target is not None and own_label != shown_label and start.tzinfo is not dt.UTC:
         original = translate(
             "date.format.with_zone",
             language,

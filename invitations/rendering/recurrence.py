@@ -36,6 +36,7 @@ register_keys(
     + [f"recurrence.weekday_every.{code}" for code in WEEKDAY_CODES]
     + [f"recurrence.nth.{n}" for n in _NTH]
     + [f"recurrence.month_day.{n}" for n in range(1, 32)]
+    + [f"recurrence.of_month.{n}" for n in range(1, 13)]
     + [
         "recurrence.and",
         "recurrence.list_sep",
@@ -55,6 +56,7 @@ register_keys(
         "recurrence.except",
         "recurrence.also",
         "recurrence.more",
+        "recurrence.in_zone",
     ]
 )
 
@@ -95,8 +97,9 @@ def rule_text(
     every = translate(
         f"recurrence.{frequency}.{'1' if rule.interval == 1 else 'n'}", language, n=rule.interval
     )
+    shift = _day_shift(start, zone)
     try:
-        text = _pattern(rule, frequency, every, start, language)
+        text = _pattern(rule, frequency, every, start, language, shift)
     except _Custom:
         text = translate("recurrence.custom", language, every=every, rule=rule.text)
     if rule.until is not None:
@@ -109,17 +112,38 @@ def rule_text(
     return text
 
 
+def _day_shift(start: dt.date | dt.datetime | None, zone: str | None) -> int:
+    """Days between the start's date in the event's zone and in the reader's (-1, 0 or 1).
+
+    A rule's days are days of the event's zone (RFC 5545 section 3.3.10): a meeting on
+    Tuesdays at 23:00 in Paris is on Wednesdays in Tokyo.
+    """
+    if not isinstance(start, dt.datetime) or start.tzinfo is None or not zone:
+        return 0
+    return (start.astimezone(zoneinfo.ZoneInfo(zone)).date() - start.date()).days
+
+
 def _pattern(
     rule: RecurrenceRule,
     frequency: str,
     every: str,
     start: dt.date | dt.datetime | None,
     language: str,
+    shift: int = 0,
 ) -> str:
     if rule.other:
         raise _Custom
-    plain_days = [d for d in rule.by_day if d in _WEEKDAY_INDEX]
+    plain_days = [_shifted(d, shift) for d in rule.by_day if d in _WEEKDAY_INDEX]
     ordinal_days = [d for d in rule.by_day if d not in _WEEKDAY_INDEX]
+    if shift and (ordinal_days or rule.by_month_day or frequency in ("monthly", "yearly")):
+        # Month days and "the last Friday" do not shift simply: name the event's zone.
+        text = _pattern(rule, frequency, every, start, language)
+        zone = (
+            start.tzinfo.key
+            if isinstance(start, dt.datetime) and isinstance(start.tzinfo, zoneinfo.ZoneInfo)
+            else "UTC"
+        )
+        return translate("recurrence.in_zone", language, rule=text, zone=zone)
     if frequency in ("secondly", "minutely", "hourly"):
         if rule.by_day or rule.by_month_day or rule.by_month or rule.by_set_pos:
             raise _Custom
@@ -144,7 +168,7 @@ def _pattern(
     if frequency == "weekly":
         if rule.by_month_day or rule.by_month or rule.by_set_pos or ordinal_days:
             raise _Custom
-        days = plain_days or ([_start_weekday(start)] if start is not None else [])
+        days = plain_days or ([_shifted(_start_weekday(start), shift)] if start is not None else [])
         if not days:
             return every
         if rule.interval == 1:
@@ -186,7 +210,7 @@ def _pattern(
             every=every,
             nth=translate(f"recurrence.nth.{nth}", language),
             weekday=_weekday(weekday, language),
-            month=translate(f"date.month.{rule.by_month[0]}", language),
+            of_month=translate(f"recurrence.of_month.{rule.by_month[0]}", language),
         )
     day = rule.by_month_day[0] if rule.by_month_day else (start.day if start is not None else None)
     if month is None or day is None or day < 1:
@@ -252,6 +276,10 @@ def _months(months: Sequence[int], language: str) -> str:
     if any(not 1 <= m <= 12 for m in months):
         raise _Custom
     return _join([translate(f"date.month.{m}", language) for m in sorted(set(months))], language)
+
+
+def _shifted(code: str, shift: int) -> str:
+    return WEEKDAY_CODES[(_WEEKDAY_INDEX[code] + shift) % 7].upper()
 
 
 def _start_weekday(start: dt.date | dt.datetime) -> str:

@@ -364,8 +364,37 @@ def iana_name(tzid: str) -> str | None:
     for candidate in candidates:
         name = zones.get(candidate.lower())
         if name:
-            return name
+            return _current_name(name)
     return None
+
+
+# Old spellings that the CLDR Windows table (and old software) still writes, with the names the
+# tz database uses today. Only renames: tzdata also links zones merged since 1970 (Reykjavik
+# to Abidjan, Amsterdam to Brussels), which would show a reader the wrong city.
+_RENAMED = {
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Godthab": "America/Nuuk",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Pacific/Enderbury": "Pacific/Kanton",
+    "Etc/UTC": "UTC",
+    "Etc/UCT": "UTC",
+    "Etc/Universal": "UTC",
+    "Etc/Zulu": "UTC",
+    "UCT": "UTC",
+    "Universal": "UTC",
+    "Zulu": "UTC",
+}
+
+
+def _current_name(name: str) -> str:
+    renamed = _RENAMED.get(name, name)
+    return renamed if renamed in _available_zones().values() else name
 
 
 @functools.lru_cache(maxsize=512)

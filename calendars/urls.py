@@ -21,4 +21,5 @@ urlpatterns = [
     path("bookings/decide/", booking_views.booking_decide, name="booking-decide"),
     path("google/connect/", google_views.google_connect, name="google-connect"),
     path("google/callback/", google_views.google_callback, name="google-callback"),
+    path("", include("invitations.urls")),
 ]

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from caldav.calendarobjectresource import Event as DAVEvent
 from caldav.collection import Calendar as DAVCalendar
+from caldav.collection import CalendarSet as DAVCalendarSet
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as dav_http
@@ -195,3 +197,143 @@ def event_get(*, calendar_url: str, user_email: str, uid: str) -> bytes | None:
             return None
         data = existing.data
         return data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")
+
+
+# --- Attendee answers (RSVP, DESIGN.md 1.2) ---------------------------------------------------
+# The organizer's event is found by UID among *all* their calendars (the collection is not
+# known from an invitation), changed by a function of its bytes, and PUT back with If-Match.
+
+# How many times a change is re-read and re-applied after 412 before giving up.
+MODIFY_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class FoundEvent:
+    """A stored calendar object, exactly as the server sent it."""
+
+    url: str
+    calendar_url: str
+    etag: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ModifyResult:
+    """``before``: what was read; ``after``: what the server stores once the PUT is done
+    (read back), or ``before`` again when ``change`` had nothing to do."""
+
+    before: FoundEvent
+    after: FoundEvent
+    changed: bool
+    attempts: int
+
+
+def _home_url(user_email: str) -> str | None:
+    template = settings.CALDAV_CALENDAR_HOME_TEMPLATE
+    if not template:
+        return None
+    return template.replace("{email}", quote(user_email, safe="@"))
+
+
+def _calendars(client: DAVClient, user_email: str) -> list[DAVCalendar]:
+    """The user's calendar collections (RFC 4791 section 6.2.1).
+
+    ``CALDAV_CALENDAR_HOME_TEMPLATE`` names the calendar home directly, for servers where
+    the service account cannot discover other users' homes; otherwise the home comes from
+    the principal of the authenticated user (with La Suite's ``X-Forwarded-User``, the user
+    the request acts for).
+    """
+    home = _home_url(user_email)
+    if home is not None:
+        return list(DAVCalendarSet(client=client, url=home).get_calendars())  # type: ignore[arg-type]
+    principal = client.principal()
+    return list(principal.calendar_home_set.get_calendars())
+
+
+def calendar_urls(*, user_email: str) -> list[str]:
+    """The URLs of the user's calendar collections."""
+    with _translated("discover"):
+        client = client_for(user_email=user_email)
+        return [str(calendar.url) for calendar in _calendars(client, user_email)]
+
+
+def _raw(obj: DAVEvent) -> bytes:
+    data = obj.raw_data if obj.raw_data is not None else obj.data
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")
+
+
+def _located(client: DAVClient, user_email: str, uid: str) -> tuple[DAVEvent, str] | None:
+    """The object with this UID and its calendar's URL, with a strong ETag, or None."""
+    for calendar in _calendars(client, user_email):
+        found = _find(calendar, uid)
+        if found is None:
+            continue
+        etag = found.etag
+        if not etag or etag.startswith("W/") or found.raw_data is None:
+            found.load()  # a GET returns the bytes and the ETag the REPORT left out
+        return found, str(calendar.url)
+    return None
+
+
+def _found(obj: DAVEvent, calendar_url: str) -> FoundEvent:
+    return FoundEvent(url=str(obj.url), calendar_url=calendar_url, etag=obj.etag, data=_raw(obj))
+
+
+def event_find(*, user_email: str, uid: str) -> FoundEvent | None:
+    """The event with this UID in any of the user's calendars (a ``calendar-query`` REPORT
+    per calendar, RFC 4791 section 7.8), or None. Changes nothing on the server."""
+    with _translated("find"):
+        client = client_for(user_email=user_email)
+        located = _located(client, user_email, uid)
+        return _found(*located) if located is not None else None
+
+
+def event_modify(
+    *,
+    user_email: str,
+    uid: str,
+    change: Callable[[bytes], bytes | None],
+    attempts: int = MODIFY_ATTEMPTS,
+) -> ModifyResult:
+    """Apply ``change`` to the stored event with this UID and PUT the result back.
+
+    ``change`` gets the stored bytes and returns the new bytes, or None when there is
+    nothing to change (then nothing is written). The PUT carries ``If-Match`` with the ETag
+    of what ``change`` saw; on 412 (someone else wrote meanwhile, RFC 4791 section 5.3.4)
+    the event is read again and ``change`` applied to the new version, up to ``attempts``
+    times, then :class:`CalDAVPreconditionFailed`. After the PUT the event is read back
+    (the server may rewrite what it stores; its PUT answer then carries no ETag), and
+    ``after`` is what the server holds. Exceptions ``change`` raises pass through untouched.
+    Raises :class:`CalDAVNotFound` when no calendar of the user holds the UID.
+    """
+    with _translated("modify"):
+        client = client_for(user_email=user_email)
+        for attempt in range(1, attempts + 1):
+            located = _located(client, user_email, uid)
+            if located is None:
+                raise CalDAVNotFound("CalDAV modify: no event with this UID")
+            obj, calendar_url = located
+            before = _found(obj, calendar_url)
+            if not before.etag or before.etag.startswith("W/"):
+                raise CalDAVRefused(
+                    "CalDAV modify: the server gives no strong ETag, so a safe update is "
+                    "impossible",
+                    reason="caldav_no_etag",
+                )
+            new = change(before.data)
+            if new is None:
+                return ModifyResult(before=before, after=before, changed=False, attempts=attempt)
+            if b"\nMETHOD:" in new or new.startswith(b"METHOD:"):
+                raise ValueError("a stored calendar object must not carry METHOD")
+            try:
+                obj.save(raw_data=new, precondition="etag")
+            except (dav_error.ETagMismatchError, dav_error.ScheduleTagMismatchError):
+                logger.info("caldav modify raced with another change attempt=%d", attempt)
+                continue
+            stored = DAVEvent(client=client, url=obj.url, parent=obj.parent)
+            stored.load()
+            after = _found(stored, calendar_url)
+            return ModifyResult(before=before, after=after, changed=True, attempts=attempt)
+    raise CalDAVPreconditionFailed(
+        f"CalDAV modify: the event changed under us {attempts} times in a row"
+    )

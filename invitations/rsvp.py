@@ -1,0 +1,365 @@
+"""RSVP: an invitee's answer, recorded on the organizer's event on the CalDAV server.
+
+DESIGN.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
+through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`:
+
+1. the event is found by UID among the organizer's calendars and its stored copy read
+   (:func:`calendars.providers.caldav.event_modify`);
+2. the answer is checked against that copy: the ORGANIZER is the one the answer is for, the
+   address is an ATTENDEE (exact address, never a substring), the event (or the occurrence)
+   is neither cancelled nor over;
+3. the attendee's PARTSTAT is set on the master (the whole series) or on the override of the
+   occurrence (:func:`calendars.ical.attendee_partstat_set`) and the object is PUT back with
+   ``If-Match``; on 412 steps 1-3 run again on the new version (bounded);
+4. the event is read back, and the answer counts as recorded only when the stored copy
+   carries it;
+5. a :class:`~calendars.models.Booking` with this UID gets the answer
+   (:func:`calendars.services.booking_attendee_answer_record`);
+6. when the CalDAV server does not schedule (``CALDAV_SERVER_SCHEDULES`` false), the iTIP
+   REPLY is built here and handed to the durable delivery pipeline
+   (:func:`scheduling.services.scheduling_message_receive`), which emails the organizer.
+
+The same answer again changes nothing and sends nothing. :func:`rsvp_event_get` is the
+read-only half, for the page a GET shows: it never writes anything anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.utils import timezone
+
+from calendars.ical import (
+    Event,
+    ICalendarError,
+    NotAnAttendee,
+    OccurrenceNotFound,
+    PartStat,
+    attendee_partstat_set,
+    clean_address,
+    occurrence_event,
+    parse_itip,
+    reply_build,
+)
+from calendars.models import Booking, TransitionSource, User
+from calendars.providers import ProviderError, ProviderNotConfigured, caldav
+from calendars.services import booking_attendee_answer_record
+from invitations.rendering.occurrences import last_end
+
+logger = logging.getLogger(__name__)
+
+# The answers a person can give (RFC 5546 section 3.2.3): the ``action`` of an RSVP link.
+ANSWERS: dict[str, PartStat] = {
+    "accepted": PartStat.ACCEPTED,
+    "tentative": PartStat.TENTATIVE,
+    "declined": PartStat.DECLINED,
+}
+
+
+class RsvpError(Exception):
+    """The answer cannot be shown or recorded; the subclass says why."""
+
+
+class RsvpEventGone(RsvpError):
+    """No event with this UID in the organizer's calendars, or it is cancelled, or the
+    occurrence answered is no longer part of it."""
+
+
+class RsvpEventOver(RsvpError):
+    """The event (or the occurrence answered) has ended."""
+
+
+class RsvpNotAttendee(RsvpError):
+    """The address is not an attendee of the event."""
+
+
+class RsvpUnavailable(RsvpError):
+    """The CalDAV server cannot be reached or refused the change; nothing was recorded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RsvpEvent:
+    """What the RSVP page shows: the event (or occurrence) and the attendee's answer on the
+    server. ``occurrence`` is the RECURRENCE-ID answered for, None for the whole event."""
+
+    uid: str
+    event: Event
+    occurrence: dt.date | dt.datetime | None
+    organizer_address: str
+    organizer_name: str
+    attendee: str
+    attendee_name: str
+    partstat: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RsvpOutcome:
+    """``changed``: the server's copy was written; ``reply_message_id``: the stored REPLY
+    Convoke sends the organizer (None when the server schedules or nothing changed)."""
+
+    event: RsvpEvent
+    partstat: PartStat
+    changed: bool
+    reply_message_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Preferences:
+    language: str | None
+    time_zone: str | None
+
+
+def rsvp_preferences(*, attendee: str, uid: str) -> Preferences:
+    """The invitee's language and time zone: their account's, else the booking's, else
+    unknown (the page then follows the browser and the event's own zone). One or two
+    queries."""
+    user = User.objects.filter(email__iexact=attendee).only("language", "time_zone").first()
+    if user is not None:
+        return Preferences(language=user.language, time_zone=user.time_zone)
+    booking = (
+        Booking.objects.filter(ical_uid=uid, attendee_email__iexact=attendee)
+        .only("attendee_language", "attendee_time_zone")
+        .first()
+    )
+    if booking is not None:
+        return Preferences(language=booking.attendee_language, time_zone=booking.attendee_time_zone)
+    return Preferences(language=None, time_zone=None)
+
+
+# --- Reading ----------------------------------------------------------------------------------
+
+
+def _event_checked(
+    data: bytes,
+    *,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    recurrence_id: str | None,
+    now: dt.datetime,
+) -> RsvpEvent:
+    """The event (or occurrence) of ``data`` as the answer sees it, or the reason it cannot
+    be answered (:class:`RsvpEventGone`, :class:`RsvpEventOver`, :class:`RsvpNotAttendee`)."""
+    try:
+        message = parse_itip(data)
+        event = occurrence_event(data, recurrence_id=recurrence_id)
+    except OccurrenceNotFound as exc:
+        raise RsvpEventGone("the occurrence is not part of the event") from exc
+    except ICalendarError as exc:
+        logger.warning("rsvp stored event unreadable reason=%s", type(exc).__name__)
+        raise RsvpUnavailable("the stored event cannot be read") from exc
+    if event.uid != uid or event.organizer is None or event.organizer.address != organizer:
+        # Another organizer's event copied into this calendar (this user is one of its
+        # attendees): not the event the link was made for.
+        raise RsvpEventGone("the event in this calendar has another organizer")
+    if event.status == "CANCELLED" or (message.master and message.master.status == "CANCELLED"):
+        raise RsvpEventGone("the event is cancelled")
+    attendee_entry = event.attendee(attendee)
+    if attendee_entry is None:
+        raise RsvpNotAttendee("not an attendee")
+    ended = last_end(message.events) if recurrence_id is None else last_end([event])
+    if ended is not None and ended <= now:
+        raise RsvpEventOver("the event is over")
+    return RsvpEvent(
+        uid=uid,
+        event=event,
+        occurrence=event.recurrence_id if recurrence_id is not None else None,
+        organizer_address=event.organizer.address,
+        organizer_name=event.organizer.name,
+        attendee=attendee,
+        attendee_name=attendee_entry.name,
+        partstat=str(attendee_entry.partstat),
+    )
+
+
+def _provider_call[T](operation: str, call: Callable[[], T]) -> T:
+    """Run one CalDAV call; map the adapter's errors to ours (chained)."""
+    try:
+        return call()
+    except caldav.CalDAVNotFound as exc:
+        raise RsvpEventGone("no such event or calendar") from exc
+    except ProviderNotConfigured as exc:
+        logger.error("rsvp %s impossible: CalDAV is not configured (%s)", operation, exc)
+        raise RsvpUnavailable("CalDAV is not configured") from exc
+    except ProviderError as exc:
+        logger.warning("rsvp %s failed reason=%s", operation, exc.reason)
+        raise RsvpUnavailable("the CalDAV server failed") from exc
+
+
+def rsvp_event_get(
+    *,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    recurrence_id: str | None,
+    now: dt.datetime | None = None,
+) -> RsvpEvent:
+    """The event as the organizer's CalDAV server stores it, with the attendee's current
+    answer. Reads only: nothing is written, on the server or here.
+
+    Raises :class:`RsvpEventGone`, :class:`RsvpEventOver`, :class:`RsvpNotAttendee` or
+    :class:`RsvpUnavailable`.
+    """
+    organizer, attendee = clean_address(organizer), clean_address(attendee)
+    found = _provider_call("read", lambda: caldav.event_find(user_email=organizer, uid=uid))
+    if found is None:
+        raise RsvpEventGone("no event with this UID in the organizer's calendars")
+    return _event_checked(
+        found.data,
+        uid=uid,
+        organizer=organizer,
+        attendee=attendee,
+        recurrence_id=recurrence_id,
+        now=now or timezone.now(),
+    )
+
+
+# --- Recording --------------------------------------------------------------------------------
+
+
+def _answered(data: bytes, *, attendee: str, recurrence_id: str | None, partstat: str) -> bool:
+    """Whether the stored copy already carries the answer where it applies: the occurrence,
+    or the master and every override that lists the attendee."""
+    if recurrence_id is not None:
+        entry = occurrence_event(data, recurrence_id=recurrence_id).attendee(attendee)
+        return entry is not None and str(entry.partstat) == partstat
+    entries = [e.attendee(attendee) for e in parse_itip(data).events]
+    listed = [entry for entry in entries if entry is not None]
+    return bool(listed) and all(str(entry.partstat) == partstat for entry in listed)
+
+
+def rsvp_answer_record(
+    *,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    recurrence_id: str | None,
+    partstat: PartStat,
+    source: TransitionSource,
+    notify_organizer: bool = True,
+    now: dt.datetime | None = None,
+) -> RsvpOutcome:
+    """Record ``attendee``'s answer on the organizer's event (see the module docstring).
+
+    ``recurrence_id`` (a :func:`calendars.ical.recurrence_key`) answers for one occurrence,
+    None for the whole event. ``notify_organizer`` false leaves out Convoke's own REPLY (the
+    organizer already has the attendee's). Raises :class:`RsvpEventGone`,
+    :class:`RsvpEventOver`, :class:`RsvpNotAttendee` or :class:`RsvpUnavailable` (then
+    nothing was written).
+    """
+    organizer, attendee = clean_address(organizer), clean_address(attendee)
+    answer = PartStat(partstat)
+    moment = now or timezone.now()
+
+    def change(data: bytes) -> bytes | None:
+        # Checked again on every version read: the organizer may have removed the attendee
+        # or cancelled the occurrence between two attempts.
+        _event_checked(
+            data,
+            uid=uid,
+            organizer=organizer,
+            attendee=attendee,
+            recurrence_id=recurrence_id,
+            now=moment,
+        )
+        if _answered(data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer):
+            return None
+        try:
+            return attendee_partstat_set(
+                data, attendee=attendee, partstat=answer, recurrence_id=recurrence_id
+            )
+        except NotAnAttendee as exc:
+            raise RsvpNotAttendee("not an attendee") from exc
+        except OccurrenceNotFound as exc:
+            raise RsvpEventGone("the occurrence is not part of the event") from exc
+        except ICalendarError as exc:
+            raise RsvpUnavailable("the stored event cannot be changed") from exc
+
+    result = _provider_call(
+        "write", lambda: caldav.event_modify(user_email=organizer, uid=uid, change=change)
+    )
+    try:
+        stored = _event_checked(
+            result.after.data,
+            uid=uid,
+            organizer=organizer,
+            attendee=attendee,
+            recurrence_id=recurrence_id,
+            now=moment,
+        )
+        kept = _answered(
+            result.after.data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer
+        )
+    except RsvpError as exc:
+        logger.warning("rsvp answer not found on read-back reason=%s", type(exc).__name__)
+        raise RsvpUnavailable("the server's copy does not show the answer") from exc
+    if not kept:
+        logger.warning("rsvp answer not kept by the server attempts=%d", result.attempts)
+        raise RsvpUnavailable("the server's copy does not show the answer")
+
+    _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
+    reply_id = None
+    if result.changed and notify_organizer and not settings.CALDAV_SERVER_SCHEDULES:
+        reply_id = _reply_send(
+            data=result.after.data,
+            uid=uid,
+            organizer=organizer,
+            attendee=attendee,
+            recurrence_id=recurrence_id,
+        )
+    logger.info(
+        "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d",
+        answer,
+        source,
+        result.changed,
+        recurrence_id is not None,
+        result.attempts,
+    )
+    return RsvpOutcome(
+        event=stored, partstat=answer, changed=result.changed, reply_message_id=reply_id
+    )
+
+
+def _booking_answer(
+    *, uid: str, attendee: str, partstat: PartStat, source: TransitionSource
+) -> None:
+    """DESIGN.md 1.3: the bookee's answer reaches the booking (declined: the booking is)."""
+    booking_id = Booking.objects.filter(ical_uid=uid).values_list("pk", flat=True).first()
+    if booking_id is None:
+        return
+    recorded = booking_attendee_answer_record(
+        booking_id=booking_id, attendee_email=attendee, partstat=partstat, source=source
+    )
+    logger.info("rsvp answer for a booking booking=%s recorded=%s", booking_id, recorded)
+
+
+def _reply_send(
+    *, data: bytes, uid: str, organizer: str, attendee: str, recurrence_id: str | None
+) -> int | None:
+    """Store the REPLY for the organizer with its delivery (sent by a worker after commit)."""
+    from scheduling.models import ItipMethod
+    from scheduling.services import (
+        CallbackRejected,
+        CallbackStoreFailed,
+        scheduling_message_receive,
+    )
+
+    try:
+        body = reply_build(data, attendee=attendee, recurrence_id=recurrence_id)
+        received = scheduling_message_receive(
+            body=body,
+            method=ItipMethod.REPLY,
+            sender=attendee,
+            recipient=organizer,
+            is_mailbox=False,
+        )
+    except (ICalendarError, CallbackRejected, CallbackStoreFailed) as exc:
+        # The answer is on the server; only the organizer's email is missing. Logged for
+        # operators, not shown to the invitee as a failure of their answer.
+        logger.error("rsvp reply not queued for the organizer reason=%s", type(exc).__name__)
+        return None
+    return received.message.pk

@@ -136,6 +136,12 @@ def test_malformed_body_gets_400_when_not_a_json_object(schedule: Schedule, body
     assert not Booking.objects.exists()
 
 
+def test_oversized_body_is_refused_when_beyond_the_upload_limit(schedule: Schedule) -> None:
+    response = post_booking(Client(), schedule.slug, {"name": "x" * 3_000_000})
+    assert response.status_code in (400, 413)
+    assert not Booking.objects.exists()
+
+
 def test_missing_fields_get_400_when_body_is_empty(schedule: Schedule) -> None:
     response = post_booking(Client(), schedule.slug, {})
     assert response.status_code == 400

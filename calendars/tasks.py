@@ -1,9 +1,10 @@
 """Celery tasks of the bookings: thin wrappers that take ids and call one service.
 
 Retries (STYLE.md rule 8): only named transient errors are retried, with exponential backoff,
-jitter and a cap; then the failure is recorded where operators see it (``Booking.sync_state``
-``failed`` with ``sync_error``, shown in the admin and the API). Nothing secret is passed in
-arguments: tasks load what they need.
+jitter and a cap; the tasks count attempts themselves (``max_retries=None``, so that Celery
+never gives up first and skips the recording); then the failure is recorded where operators
+see it (``Booking.sync_state`` ``failed`` with ``sync_error``, in the admin and the API).
+Nothing secret is passed in arguments: tasks load what they need.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def backoff_seconds(attempt: int, *, base: float, hint: float | None = None) -> 
     return max(delay, hint or 0.0)
 
 
-@shared_task(bind=True, name="calendars.tasks.booking_provider_sync_task", acks_late=True)
+@shared_task(
+    bind=True, name="calendars.tasks.booking_provider_sync_task", acks_late=True, max_retries=None
+)
 def booking_provider_sync_task(self, booking_id: int) -> str:  # type: ignore[no-untyped-def]
     """Make the booking's calendar reflect its status (see :mod:`calendars.booking_sync`)."""
     attempt = self.request.retries or 0
@@ -120,7 +123,12 @@ def _send_with_retry(task, ref: str, send) -> str:  # type: ignore[no-untyped-de
         ) from exc
 
 
-@shared_task(bind=True, name="calendars.tasks.booking_subscriber_email_task", acks_late=True)
+@shared_task(
+    bind=True,
+    name="calendars.tasks.booking_subscriber_email_task",
+    acks_late=True,
+    max_retries=None,
+)
 def booking_subscriber_email_task(self, booking_id: int, kind: str) -> str:  # type: ignore[no-untyped-def]
     """The subscriber's email about a new booking: Confirm/Deny links, or an auto-confirm notice."""
     return _send_with_retry(
@@ -130,7 +138,12 @@ def booking_subscriber_email_task(self, booking_id: int, kind: str) -> str:  # t
     )
 
 
-@shared_task(bind=True, name="calendars.tasks.booking_invitation_email_task", acks_late=True)
+@shared_task(
+    bind=True,
+    name="calendars.tasks.booking_invitation_email_task",
+    acks_late=True,
+    max_retries=None,
+)
 def booking_invitation_email_task(self, booking_id: int, method: str, sequence: int) -> str:  # type: ignore[no-untyped-def]
     """Convoke's own iTIP email to the bookee, when no provider sends one."""
     return _send_with_retry(
@@ -142,7 +155,12 @@ def booking_invitation_email_task(self, booking_id: int, method: str, sequence: 
     )
 
 
-@shared_task(bind=True, name="calendars.tasks.google_account_revoked_email_task", acks_late=True)
+@shared_task(
+    bind=True,
+    name="calendars.tasks.google_account_revoked_email_task",
+    acks_late=True,
+    max_retries=None,
+)
 def google_account_revoked_email_task(self, account_id: int) -> str:  # type: ignore[no-untyped-def]
     """Tell the subscriber that Google access was revoked and how to reconnect."""
     return _send_with_retry(

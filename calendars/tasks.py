@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+import traceback
 
 from celery import shared_task
 from django.conf import settings
@@ -66,6 +67,17 @@ def booking_provider_sync_task(self, booking_id: int) -> str:  # type: ignore[no
     except ProviderError as exc:
         _permanent_failure(booking_id=booking_id, exc=exc)
         return "failed"
+    except Exception as exc:
+        # Task boundary (STYLE.md rule 12): a bug must not leave the booking "pending" for
+        # ever. Only the type and place are kept: the text may quote an address.
+        where = _where(exc)
+        logger.error(
+            "booking sync crashed booking=%s error=%s at=%s", booking_id, type(exc).__name__, where
+        )
+        booking_sync_failed_record(
+            booking_id=booking_id, reason=f"internal error {type(exc).__name__} at {where}"
+        )
+        raise
     if outcome is SyncOutcome.BUSY:
         if attempt >= settings.BOOKING_SYNC_MAX_RETRIES:
             booking_sync_failed_record(booking_id=booking_id, reason="gave up: sync kept busy")
@@ -75,6 +87,14 @@ def booking_provider_sync_task(self, booking_id: int) -> str:  # type: ignore[no
             countdown=backoff_seconds(attempt, base=max(settings.BOOKING_SYNC_BACKOFF_SECONDS, 1))
         )
     return str(outcome)
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame: enough to find a bug, free of personal data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"
 
 
 def _permanent_failure(*, booking_id: int, exc: ProviderError) -> None:

@@ -178,3 +178,23 @@ def test_api_key_and_forwarded_user_are_sent_when_outbound_key_is_set(settings) 
     assert client.headers[caldav.API_KEY_HEADER] == "outbound-key-for-tests-0123456789"
     assert client.headers[caldav.USER_HEADER] == "organizer@example.org"
     assert client.auth is None
+
+
+def test_unexpected_error_marks_sync_failed_without_personal_data_when_sync_crashes(
+    radicale: RadicaleServer, schedule: Schedule
+) -> None:
+    from calendars.ical import ICalendarError
+    from calendars.tasks import booking_provider_sync_task
+    from tests.factories import BookingFactory
+
+    # A zone the validators would refuse, written past them: building the event fails.
+    booking = BookingFactory(
+        calendar=schedule.calendar, schedule=schedule, time_zone="Mars/Olympus"
+    )
+    with pytest.raises(ICalendarError):
+        booking_provider_sync_task.delay(booking.pk).get()
+    booking.refresh_from_db()
+    assert booking.sync_state == SyncState.FAILED
+    assert booking.sync_error.startswith("internal error ICalendarError at ical.py:")
+    assert "@" not in booking.sync_error
+    assert booking.sync_lease_until is None

@@ -187,6 +187,8 @@ def test_requests_are_throttled_per_client_when_rate_is_exceeded(
             body = valid_body(start=(slot() + dt.timedelta(hours=hours)).isoformat())
             statuses.append(post_booking(Client(), schedule.slug, body).status_code)
     assert statuses == [201, 201, 429]
+    forged = post_booking(Client(), schedule.slug, valid_body(), HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert forged.status_code == 429
     other = post_booking(Client(), schedule.slug, valid_body(), REMOTE_ADDR="10.0.0.9")
     assert other.status_code != 429
 

@@ -310,6 +310,7 @@ def rsvp_answer_record(
             organizer=organizer,
             attendee=attendee,
             recurrence_id=recurrence_id,
+            now=moment,
         )
     logger.info(
         "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d",
@@ -338,18 +339,36 @@ def _booking_answer(
 
 
 def _reply_send(
-    *, data: bytes, uid: str, organizer: str, attendee: str, recurrence_id: str | None
+    *,
+    data: bytes,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    recurrence_id: str | None,
+    now: dt.datetime,
 ) -> int | None:
     """Store the REPLY for the organizer with its delivery (sent by a worker after commit)."""
-    from scheduling.models import ItipMethod
+    from scheduling.models import ItipMethod, SchedulingMessage
     from scheduling.services import (
         CallbackRejected,
         CallbackStoreFailed,
         scheduling_message_receive,
     )
 
+    # RFC 5546 section 2.1.5: the organizer orders an attendee's REPLYs by DTSTAMP. The
+    # pipeline also folds two REPLYs to one organizer about one event that carry the same
+    # DTSTAMP (its duplicate key leaves the sender out), so a change of mind, or another
+    # attendee's answer, within the same second must be stamped after the previous REPLY.
+    now = now.replace(microsecond=0)
+    previous = (
+        SchedulingMessage.objects.filter(method=ItipMethod.REPLY, uid=uid, recipient=organizer)
+        .order_by("-dtstamp")
+        .values_list("dtstamp", flat=True)
+        .first()
+    )
+    dtstamp = max(now, previous + dt.timedelta(seconds=1)) if previous is not None else now
     try:
-        body = reply_build(data, attendee=attendee, recurrence_id=recurrence_id)
+        body = reply_build(data, attendee=attendee, recurrence_id=recurrence_id, dtstamp=dtstamp)
         received = scheduling_message_receive(
             body=body,
             method=ItipMethod.REPLY,

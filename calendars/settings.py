@@ -203,6 +203,15 @@ else:
         }
     }
 
+# Inbound email (native iTIP answers, invitations.inbound): Brevo's inbound parsing posts to
+# /webhooks/brevo/inbound/ with HTTP Basic credentials "user:password" = ANYMAIL_WEBHOOK_SECRET
+# (the webhook refuses everything while it is empty). Attachments are fetched from Brevo's API
+# with BREVO_API_KEY.
+ANYMAIL: dict[str, object] = {
+    "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    "BREVO_API_KEY": _brevo_api_key,
+}
+
 # --- La Suite Messages ------------------------------------------------------------------------
 MESSAGES_API_URL: str = env.str("MESSAGES_API_URL", default="").rstrip("/")
 MESSAGES_API_KEY: str = env.str("MESSAGES_API_KEY", default="")

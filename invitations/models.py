@@ -82,3 +82,46 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery #{self.pk} ({self.status})"
+
+
+class InboundReplyStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPLIED = "applied", "Applied"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+
+
+class InboundReply(models.Model):
+    """An iTIP REPLY a mail client sent by email (its own Accept / Decline buttons), received
+    through the inbound webhook and applied to the organizer's event on the CalDAV server
+    (:mod:`invitations.inbound`). Stored before it is applied, so a CalDAV outage only delays
+    it; the unique body per attendee makes a replayed webhook a no-op."""
+
+    body = models.BinaryField(help_text="The text/calendar part exactly as received.")
+    body_sha256 = models.CharField(max_length=64)
+    attendee = models.EmailField(max_length=254, help_text="The replying attendee (= From).")
+    organizer = models.EmailField(max_length=254)
+    uid = models.CharField("UID", max_length=1024)
+    dtstamp = models.DateTimeField("DTSTAMP", null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=InboundReplyStatus.choices, default=InboundReplyStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True, help_text="Without addresses.")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "inbound replies"
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["attendee", "body_sha256"], name="inbound_reply_once"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=InboundReplyStatus.values),
+                name="inbound_reply_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["uid", "attendee"], name="inbound_reply_uid_attendee")]
+
+    def __str__(self) -> str:
+        return f"inbound reply #{self.pk} ({self.status})"

@@ -40,3 +40,37 @@ def deliveries_sweep_task() -> int:
     """Periodic (Celery beat): enqueue due retries and recover interrupted sends."""
     result = deliveries_sweep()
     return len(result.enqueued)
+
+
+# Native iTIP answers (invitations.inbound): a CalDAV outage is retried with a growing delay
+# (1, 2, 4 ... minutes, capped at an hour, with jitter) for about a day, then the stored
+# REPLY is marked failed where operators see it.
+INBOUND_REPLY_MAX_RETRIES = 12
+INBOUND_REPLY_BACKOFF_SECONDS = 60.0
+INBOUND_REPLY_BACKOFF_CAP_SECONDS = 3600.0
+
+
+@shared_task(
+    name="invitations.tasks.inbound_reply_apply_task",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=INBOUND_REPLY_MAX_RETRIES,
+)
+def inbound_reply_apply_task(self, reply_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Apply one stored inbound REPLY to the organizer's event on the CalDAV server."""
+    import random
+
+    from invitations.inbound import InboundReplyUnavailable, inbound_reply_apply, inbound_reply_fail
+
+    try:
+        return inbound_reply_apply(reply_id=reply_id)
+    except InboundReplyUnavailable as exc:
+        if self.request.retries >= self.max_retries:
+            inbound_reply_fail(reply_id=reply_id, reason="CalDAV server unavailable; gave up")
+            return "failed"
+        delay = min(
+            INBOUND_REPLY_BACKOFF_CAP_SECONDS,
+            INBOUND_REPLY_BACKOFF_SECONDS * 2**self.request.retries,
+        )
+        raise self.retry(exc=exc, countdown=delay * random.uniform(0.8, 1.2)) from exc

@@ -29,5 +29,8 @@ format: install
 bench-callback: install ## Callback acknowledgements/s and latency under gunicorn (BENCH_ARGS="--requests 1000 --concurrency 16")
 	$(PYTHON) bench/callback.py $(BENCH_ARGS)
 
+bench-render: install ## Emails rendered per second per core over the corpus, and the slowest file (BENCH_ARGS="--rounds 3")
+	$(PYTHON) bench/render.py $(BENCH_ARGS)
+
 clean:
 	rm -rf var/celery var/mail .pytest_cache

@@ -780,21 +780,16 @@ def build_attachment(
         calendar.add("VERSION", "2.0")
 
     first, last = _date_span(message.events)
-    # Custom zones are rewritten from the offsets we read them with: senders' definitions
-    # are often not valid RFC 5545 (DATE-valued DTSTART, missing offsets) and other clients
-    # would read them differently from us.
+    # A custom zone's own definition is kept when it is well formed; senders' broken ones
+    # (DATE-valued DTSTART, missing offsets) are rewritten from the offsets we read them with,
+    # since other clients would read them differently from us.
     custom: dict[str, Any] = {}
     for component in source.walk("VTIMEZONE"):
         tzid = str(component.get("TZID", ""))
         if tzid and iana_name(tzid) is None and tzid not in custom:
-            zone = _custom_zone(component)
-            if zone is not None:
-                try:
-                    custom[tzid] = icalendar.Timezone.from_tzinfo(
-                        zone, tzid=tzid, first_date=first, last_date=last
-                    )
-                except _LIBRARY_ERRORS:
-                    continue
+            rewritten = _custom_definition(component, tzid, first, last)
+            if rewritten is not None:
+                custom[tzid] = rewritten
     used: set[str] = set()
     for component in source.subcomponents:
         if component.name == "VTIMEZONE":
@@ -825,6 +820,46 @@ def build_attachment(
 @functools.lru_cache(maxsize=256)
 def _generated_timezone(name: str, first: dt.date, last: dt.date) -> Any:
     return icalendar.Timezone.from_tzid(name, first_date=first, last_date=last)
+
+
+def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date) -> Any:
+    """The VTIMEZONE to attach for a zone that has no IANA name, or None if unusable."""
+    zone = _custom_zone(component)
+    if zone is None:
+        return None
+    if _well_formed(component):
+        return component
+    key = (hashlib.sha256(component.to_ical()).digest(), first, last)
+    if key not in _REWRITTEN_ZONES:
+        try:
+            _REWRITTEN_ZONES[key] = icalendar.Timezone.from_tzinfo(
+                zone, tzid=tzid, first_date=first, last_date=last
+            )
+        except _LIBRARY_ERRORS:
+            _REWRITTEN_ZONES[key] = None
+        if len(_REWRITTEN_ZONES) > 256:
+            _REWRITTEN_ZONES.pop(next(iter(_REWRITTEN_ZONES)))
+    return _REWRITTEN_ZONES[key]
+
+
+_REWRITTEN_ZONES: dict[tuple[bytes, dt.date, dt.date], Any] = {}
+
+
+def _well_formed(component: Any) -> bool:
+    """STANDARD/DAYLIGHT parts with a local DATE-TIME start and both offsets (RFC 5545 3.6.5)."""
+    parts = component.subcomponents
+    if not parts or _has_broken(component):
+        return False
+    for part in parts:
+        if part.name not in ("STANDARD", "DAYLIGHT"):
+            return False
+        start = getattr(part.get("DTSTART"), "dt", None)
+        if not isinstance(start, dt.datetime) or start.tzinfo is not None:
+            return False
+        for name in ("TZOFFSETFROM", "TZOFFSETTO"):
+            if not isinstance(getattr(part.get(name), "td", None), dt.timedelta):
+                return False
+    return True
 
 
 def _unreadable(item: Any) -> bool:
@@ -879,12 +914,14 @@ def _date_span(events: Iterable[Event]) -> tuple[dt.date, dt.date]:
             days.append(until.date() if isinstance(until, dt.datetime) else until)
         elif event.rrule is not None and event.start is not None:
             start_day = event.start.date() if isinstance(event.start, dt.datetime) else event.start
-            days.append(start_day + dt.timedelta(days=366 * 5))
+            # An endless series: ten years of definitions (clients extend the last rule).
+            days.append(start_day + dt.timedelta(days=366 * 10))
     if not days:
         today = dt.date.today()
-        return today - dt.timedelta(days=366), today + dt.timedelta(days=366 * 2)
-    first = max(min(days) - dt.timedelta(days=366), dt.date(1, 1, 2))
-    last = min(max(days) + dt.timedelta(days=366 * 2), dt.date(9998, 12, 31))
+        days = [today]
+    # Whole years, so that generated VTIMEZONEs are shared between messages (a cache hit).
+    first = dt.date(max(min(days).year - 1, 1), 1, 1)
+    last = dt.date(min(max(days).year + 1, 9998), 12, 31)
     return first, last
 
 

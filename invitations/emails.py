@@ -19,7 +19,6 @@ escapes everything (Django's autoescape).
 
 from __future__ import annotations
 
-import datetime as dt
 import email.message
 import logging
 import re
@@ -48,6 +47,7 @@ from calendars.ical import (
     build_attachment,
     clean_address,
     parse_itip,
+    recurrence_key,
 )
 from calendars.translations import register_keys, resolve_language, translate
 from invitations.rendering.dates import moment_text, when_text
@@ -505,7 +505,9 @@ def rsvp_links(
         uid=event.uid,
         attendee=attendee,
         organizer=organizer,
-        recurrence_id=_recurrence_text(event.recurrence_id) if message.master is None else None,
+        recurrence_id=recurrence_key(event.recurrence_id)
+        if message.master is None and event.recurrence_id is not None
+        else None,
         expires_at=expires_at,
     )
     base = f"{settings.APP_URL}/rsvp/?"
@@ -513,17 +515,6 @@ def rsvp_links(
         action.value: base + urlencode({"token": token, "action": action.value})
         for action in RsvpAction
     }
-
-
-def _recurrence_text(value: dt.date | dt.datetime | None) -> str | None:
-    """RECURRENCE-ID in iCalendar form (UTC when zoned), as the RSVP page will compare it."""
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime):
-        return value.strftime("%Y%m%d")
-    if value.tzinfo is None:
-        return value.strftime("%Y%m%dT%H%M%S")
-    return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 # --- Text hygiene -------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def last_end(events: Iterable[Event]) -> dt.datetime | None:
             ends.append(last + duration)
         else:
             return None
-    return max(ends) if ends else None
+    return max(ends).astimezone(dt.UTC) if ends else None
 
 
 def _duration(event: Event) -> dt.timedelta:

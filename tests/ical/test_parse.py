@@ -337,6 +337,10 @@ END:VEVENT"""
             b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
             "2 VCALENDAR objects",
         ),
+        (
+            b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Lunch\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            "a VEVENT ('Lunch') has no UID",
+        ),
     ],
 )
 def test_clear_error_when_body_is_not_usable(body: bytes, expected: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 from email.message import EmailMessage
@@ -202,3 +203,55 @@ def test_attachment_reparses_to_the_same_event_when_built() -> None:
     body = request()
     _, _, calendar = parts(build(body))
     assert parse_itip(calendar.get_content().encode()).events == parse_itip(body).events
+
+
+def _tokens(plain: str) -> list:
+    links = [line.split(": ", 1)[1] for line in plain.splitlines() if "/rsvp/?" in line]
+    return [rsvp_token_read(parse_qs(urlsplit(link).query)["token"][0]) for link in links]
+
+
+def test_token_names_the_occurrence_when_request_is_for_one_occurrence() -> None:
+    body = request(sequence=1, extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
+    message = build(body)
+    plain, _, _ = parts(message)
+    assert message["Subject"] == "Updated invitation: Quarterly planning"
+    assert "This change concerns the occurrence on Tuesday 12 March 2030" in plain
+    assert {t.recurrence_id for t in _tokens(plain)} == {"20300312T130000Z"}
+
+
+def test_token_expires_after_the_last_occurrence_plus_grace() -> None:
+    body = request(extra="RRULE:FREQ=WEEKLY;COUNT=3")
+    plain, _, _ = parts(build(body))
+    # Third Tuesday: 26 March 2030, 15:30 in Brussels (14:30 UTC), plus 7 days of grace.
+    expected = dt.datetime(2030, 4, 2, 14, 30, tzinfo=dt.UTC)
+    assert {t.expires_at for t in _tokens(plain)} == {expected}
+
+
+def test_update_lists_what_changed_when_previous_version_is_known() -> None:
+    previous = request(
+        start="DTSTART;TZID=Europe/Brussels:20300311T100000",
+        end="DTEND;TZID=Europe/Brussels:20300311T110000",
+        location="Room 1",
+        summary="Planning",
+    )
+    plain, html, _ = parts(build(request(sequence=1), previous_body=previous))
+    assert "What changed" in plain and "What changed" in html
+    assert (
+        f"The time changed (it was Monday 11 March 2030, 10:00 {DASH} 11:00 (Europe/Paris))."
+        in plain
+    )
+    assert "The place changed (it was Room 1)." in plain
+    assert "The title changed (it was Planning)." in plain
+
+
+def test_update_without_earlier_version_has_no_change_list() -> None:
+    plain, _, _ = parts(build(request(sequence=3)))
+    assert "What changed" not in plain
+
+
+def test_cancellation_of_one_occurrence_says_the_series_stands() -> None:
+    body = request(method="CANCEL", extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
+    message = build(body, method="CANCEL")
+    plain, _, _ = parts(message)
+    assert message["Subject"] == ("Cancelled: Quarterly planning (Tuesday 12 March 2030, 14:00)")
+    assert "The rest of the series stands." in plain

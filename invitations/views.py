@@ -63,8 +63,10 @@ register_keys(
     + ["rsvp.done.text", "rsvp.done.unchanged", "rsvp.no_title"]
 )
 
-# The token sits in the URL: keep it out of Referer headers and search indexes.
-PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
+# The token sits in the URL: keep it out of Referer headers sent to other sites, and out of
+# search indexes. Not "no-referrer": browsers then send "Origin: null" with the form's POST,
+# which Django's CSRF check rightly refuses.
+PRIVATE_HEADERS = {"Referrer-Policy": "same-origin", "X-Robots-Tag": "noindex, nofollow"}
 
 
 def _render(

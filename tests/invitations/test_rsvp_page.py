@@ -95,7 +95,7 @@ def test_get_shows_event_answer_and_three_buttons_when_link_is_opened(
     assert 'value="tentative" class="chosen"' in page
     assert 'value="accepted" class="chosen"' not in page
     assert "<script" not in page.lower()
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
 
 

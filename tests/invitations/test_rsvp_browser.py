@@ -1,0 +1,92 @@
+"""The RSVP page in a real browser: Debian's Chromium driven by Playwright.
+
+Convoke runs as a live server on 127.0.0.1, the organizer's event is on Radicale. The
+browser opens the link (nothing changes on the server), clicks Decline (a plain form POST
+with its CSRF token, no JavaScript involved) and sees the confirmation. Screenshots are
+saved under ``artifacts/screenshots/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.invitations.rsvp_support import Account, event_body, partstats, rsvp_path, rsvp_token
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BOB = "bob@x.com"
+
+
+def test_invitee_declines_in_chromium_after_opening_the_link_changed_nothing(
+    live_server: Any, organizer: Account
+) -> None:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    uid = f"{uuid.uuid4().hex}@dav.example.org"
+    organizer.event_create(
+        event_body(
+            uid=uid,
+            organizer=organizer.email,
+            attendees=[(BOB, "NEEDS-ACTION"), ("jimbob@x.com", "NEEDS-ACTION")],
+            location="Room 4",
+        )
+    )
+    etag = organizer.stored(uid)[0]
+    link = live_server.url + rsvp_path(
+        rsvp_token(uid=uid, attendee=BOB, organizer=organizer.email), "accepted"
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                java_script_enabled=False,  # the page must work without it
+                locale="en-GB",
+            )
+            page = context.new_page()
+            page.goto(link)
+            assert page.locator("h1").inner_text() == "Quarterly planning"
+            assert page.locator("#rsvp-current").inner_text() == "No answer yet"
+            chosen = page.locator("button.chosen")
+            assert chosen.count() == 1 and chosen.inner_text() == "Accept"
+            page.screenshot(path=str(SCREENSHOTS / "rsvp-opened.png"), full_page=True)
+            # Opening the link (and reloading it) stored nothing on the CalDAV server.
+            page.reload()
+            assert organizer.stored(uid)[0] == etag
+
+            page.get_by_role("button", name="Decline").click()
+            page.wait_for_load_state("load")
+
+            confirmation = page.locator("#rsvp-done")
+            assert confirmation.is_visible()
+            assert "You declined." in confirmation.inner_text()
+            assert page.locator("#rsvp-current").inner_text() == "Declined"
+            page.screenshot(path=str(SCREENSHOTS / "rsvp-declined.png"), full_page=True)
+            context.close()
+        finally:
+            browser.close()
+
+    assert partstats(organizer.stored(uid)[1])[None] == {
+        BOB: "DECLINED",
+        "jimbob@x.com": "NEEDS-ACTION",
+    }

@@ -116,6 +116,41 @@ OVERFLOWING = """() => {
 }"""
 
 
+# WCAG 2 contrast of every element that holds text, against the first opaque background
+# behind it.
+LOW_CONTRAST = """() => {
+    const rgb = (value) => value.match(/[\\d.]+/g).map(Number);
+    const luminance = ([r, g, b]) => {
+        const [R, G, B] = [r, g, b].map((c) => {
+            c /= 255;
+            return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+        });
+        return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+    };
+    const background = (element) => {
+        for (let node = element; node; node = node.parentElement) {
+            const color = getComputedStyle(node).backgroundColor;
+            const parts = rgb(color);
+            if (parts.length === 3 || parts[3] > 0) return parts.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const low = [];
+    for (const element of document.querySelectorAll('body *')) {
+        const own = [...element.childNodes].some(
+            (n) => n.nodeType === 3 && n.textContent.trim());
+        if (!own) continue;
+        const fg = luminance(rgb(getComputedStyle(element).color).slice(0, 3));
+        const bg = luminance(background(element));
+        const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+        if (ratio < 4.5) {
+            low.push(element.tagName + '.' + element.className + ' ' + ratio.toFixed(2));
+        }
+    }
+    return low;
+}"""
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("kind", ["invitation", "update", "cancellation", "reply"])
 @pytest.mark.parametrize("language", ["en", "de"])
@@ -134,6 +169,7 @@ def test_email_html_fits_the_screen_when_opened_in_chromium(
         page.screenshot(path=str(SCREENSHOTS / f"{kind}-{language}-{width}.png"), full_page=True)
         assert result["scroll"] <= result["limit"], result
         assert result["wide"] == [], result["wide"]
+        assert page.evaluate(LOW_CONTRAST) == []
         buttons = page.locator("a.button")
         if kind in ("invitation", "update"):
             assert buttons.count() == 3

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 from email.message import EmailMessage
+from html.parser import HTMLParser
 
+import icalendar
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calendars.ical import parse_itip
 from invitations.emails import DESCRIPTION_MAX_CHARS, email_build
@@ -40,6 +45,26 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
         message.get_body(("plain",)).get_content(),
         message.get_body(("html",)).get_content(),
     )
+
+
+TEMPLATE_TAGS = {
+    "html", "head", "meta", "title", "body", "div", "table", "tbody", "tr", "td", "th",
+    "p", "h1", "span", "ul", "li", "a", "br", "em", "strong",
+}  # fmt: skip
+
+
+def _tags(html: str) -> set[str]:
+    class Collector(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            self.tags.add(tag)
+
+    collector = Collector()
+    collector.feed(html)
+    return collector.tags
 
 
 def test_summary_with_cr_lf_cannot_add_a_header() -> None:
@@ -135,6 +160,59 @@ def test_subject_is_capped_when_summary_is_very_long() -> None:
 
 def test_html_has_no_script_and_no_remote_resources() -> None:
     _, html = bodies(build(request())[0])
+    assert _tags(html) <= TEMPLATE_TAGS
     lowered = html.lower()
     assert "<script" not in lowered and "<img" not in lowered and "<link" not in lowered
     assert "src=" not in lowered and "@import" not in lowered
+
+
+# Any text iCalendar can carry: everything but control characters (RFC 5545 3.3.11), plus
+# line breaks and tabs, which TEXT escapes.
+text_values = st.text(
+    alphabet=st.characters(
+        codec="utf-8", exclude_categories=["Cs", "Cc"], include_characters="\n\r\t"
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(summary=text_values, description=text_values, name=text_values, location=text_values)
+def test_any_text_in_the_event_gives_a_safe_email(
+    summary: str, description: str, name: str, location: str
+) -> None:
+    calendar = icalendar.Calendar()
+    calendar.add("PRODID", "-//tests//EN")
+    calendar.add("VERSION", "2.0")
+    calendar.add("METHOD", "REQUEST")
+    event = icalendar.Event()
+    event.add("UID", "property@example.org")
+    event.add("DTSTAMP", dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    event.add("DTSTART", dt.datetime(2030, 3, 12, 13, tzinfo=dt.UTC))
+    event.add("SUMMARY", summary)
+    event.add("DESCRIPTION", description)
+    event.add("LOCATION", location)
+    organizer = icalendar.vCalAddress(f"mailto:{ORGANIZER}")
+    organizer.params["CN"] = icalendar.vText(name)
+    event.add("ORGANIZER", organizer)
+    event.add("ATTENDEE", icalendar.vCalAddress(f"mailto:{ATTENDEE}"))
+    calendar.add_component(event)
+    message, raw = build(calendar.to_ical())
+    head = headers_block(raw)
+    names = [line.split(":")[0].lower() for line in head.splitlines() if line[:1] not in " \t"]
+    assert sorted(names) == sorted(
+        [
+            "mime-version",
+            "content-type",
+            "subject",
+            "from",
+            "to",
+            "reply-to",
+            "date",
+            "message-id",
+        ]
+    )
+    assert "\n" not in message["Subject"] and "\r" not in message["Subject"]
+    assert len(message["From"].addresses) == 1
+    _plain, html = bodies(message)
+    assert _tags(html) <= TEMPLATE_TAGS  # the event's text added no element

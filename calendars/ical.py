@@ -483,7 +483,7 @@ def _event_from_component(component: Any, context: _ZoneContext, text: str) -> E
         start=start,
         end=end,
         all_day=all_day,
-        time_zone=_zone_name(start, context),
+        time_zone=_zone_name(start, context, tzid),
         tzid=tzid,
         rrule=_rrule(component),
         rdates=tuple(_moments(component, "RDATE", context)),
@@ -639,14 +639,54 @@ def _checked_end(
     return end
 
 
-def _zone_name(start: dt.date | dt.datetime | None, context: _ZoneContext) -> str | None:
+def _zone_name(
+    start: dt.date | dt.datetime | None, context: _ZoneContext, tzid: str | None = None
+) -> str | None:
     if isinstance(start, dt.datetime) and isinstance(start.tzinfo, zoneinfo.ZoneInfo):
         key = start.tzinfo.key
         return None if key == "UTC" else key
+    if isinstance(start, dt.datetime) and start.tzinfo is not None and tzid:
+        # A custom VTIMEZONE: the IANA zone it stands for when its name gives a city
+        # ("(UTC+07:00) Bangkok, Hanoi, Jakarta") whose offsets match around the event.
+        guessed = _zone_named_in(tzid, start)
+        if guessed is not None:
+            return guessed
     if context.x_wr_zone is not None and (
         not isinstance(start, dt.datetime) or start.tzinfo is UTC
     ):
         return context.x_wr_zone.key
+    return None
+
+
+_REGIONS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe"}
+    | {"Indian", "Pacific"}
+)
+
+
+@functools.cache
+def _zones_by_city() -> dict[str, list[str]]:
+    cities: dict[str, list[str]] = {}
+    for name in sorted(_available_zones().values()):
+        if name.split("/", 1)[0] in _REGIONS:  # not Canada/Eastern, US/Pacific and the like
+            city = name.rsplit("/", 1)[1].replace("_", " ").lower()
+            cities.setdefault(city, []).append(name)
+    return cities
+
+
+def _zone_named_in(label: str, moment: dt.datetime) -> str | None:
+    words = " " + " ".join("".join(c if c.isalnum() else " " for c in label.lower()).split()) + " "
+    found = sorted(
+        (words.index(f" {city} "), name)
+        for city, names in _zones_by_city().items()
+        if f" {city} " in words
+        for name in names
+    )
+    for _, name in found:
+        zone = _zoneinfo(name)
+        samples = (moment + dt.timedelta(days=day) for day in range(-182, 183, 7))
+        if all(s.utcoffset() == s.astimezone(zone).utcoffset() for s in samples):
+            return _current_name(name)
     return None
 
 

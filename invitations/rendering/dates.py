@@ -80,6 +80,8 @@ def zone_label(moment: dt.datetime, event: Event | None = None) -> str:
         return tzinfo.key
     if tzinfo is dt.UTC:
         return "UTC"
+    if event is not None and event.time_zone:
+        return event.time_zone  # a custom VTIMEZONE recognised as this IANA zone
     if event is not None and event.tzid:
         return " ".join(event.tzid.split())[:80]
     offset = moment.utcoffset() or dt.timedelta(0)

@@ -399,3 +399,33 @@ END:VEVENT"""
     event = parse_itip(body).primary
     assert len(event.attendees) == 10_000
     assert event.attendee("MAILTO:P9999@example.net") == event.attendees[-1]
+
+
+def test_custom_zone_named_after_a_city_is_recognised_when_offsets_match(
+    corpus_dir: Path,
+) -> None:
+    # Exchange: TZID "(UTC+07:00) Bangkok, Hanoi, Jakarta" with its own VTIMEZONE.
+    event = parse_itip((corpus_dir / "ics" / "node-ical__exchange-custom-tz.ics").read_bytes())
+    assert event.primary.time_zone == "Asia/Bangkok"
+    assert event.primary.start.utcoffset() == dt.timedelta(hours=7)
+
+
+def test_custom_zone_without_a_matching_city_keeps_no_iana_name() -> None:
+    event = parse_itip(
+        vcalendar(
+            """BEGIN:VTIMEZONE
+TZID:Sydney but wrong offsets
+BEGIN:STANDARD
+DTSTART:16010101T000000
+TZOFFSETFROM:+0300
+TZOFFSETTO:+0300
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:c@example.org
+DTSTART;TZID=Sydney but wrong offsets:20260310T100000
+END:VEVENT"""
+        )
+    ).primary
+    assert event.time_zone is None
+    assert event.tzid == "Sydney but wrong offsets"

@@ -255,3 +255,30 @@ def test_cancellation_of_one_occurrence_says_the_series_stands() -> None:
     plain, _, _ = parts(message)
     assert message["Subject"] == ("Cancelled: Quarterly planning (Tuesday 12 March 2030, 14:00)")
     assert "The rest of the series stands." in plain
+
+
+def test_one_day_all_day_event_shows_one_date() -> None:
+    body = request(start="DTSTART;VALUE=DATE:20300704", end="DTEND;VALUE=DATE:20300705")
+    plain, _, _ = parts(build(body, time_zone="Pacific/Auckland"))
+    assert "When: Thursday 4 July 2030 (all day)" in plain
+    assert "5 July" not in plain
+
+
+def test_floating_time_is_shown_as_written_and_called_local_time() -> None:
+    body = request(start="DTSTART:20300312T090000", end="DTEND:20300312T100000")
+    plain, _, _ = parts(build(body, time_zone="Asia/Tokyo"))
+    assert f"When: Tuesday 12 March 2030, 09:00 {DASH} 10:00 (local time)" in plain
+
+
+def test_reply_for_one_occurrence_names_it() -> None:
+    body = request(
+        method="REPLY",
+        attendee_partstat="DECLINED",
+        extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000",
+    )
+    message = build(body, method="REPLY", sender=ATTENDEE, recipient=ORGANIZER, language="fr")
+    plain, _, _ = parts(message)
+    assert message["Subject"] == "Arthur Attendee a refusé : Quarterly planning"
+    assert (
+        "Cette réponse concerne l'occurrence du mardi 12 mars 2030, 14:00 (Europe/Paris)." in plain
+    )

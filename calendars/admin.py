@@ -2,10 +2,48 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from collections.abc import Callable
+from typing import Any
 
-from calendars.models import Booking, BookingTransition, Calendar, GoogleAccount, Schedule, User
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_panel import STATUS_TONES, booking_timeline
+from calendars.models import (
+    Booking,
+    BookingTransition,
+    Calendar,
+    GoogleAccount,
+    Provider,
+    Schedule,
+    SyncState,
+    TransitionSource,
+    User,
+)
+from calendars.services import (
+    BookingTransitionError,
+    booking_cancel,
+    booking_confirm,
+    booking_deny,
+    booking_resync,
+    booking_sync_retry,
+)
+
+admin.site.site_header = "Convoke operators' console"
+admin.site.site_title = "Convoke"
+admin.site.index_title = "Operations"
+
+SYNC_TONES: dict[str, str] = {
+    SyncState.PENDING: "wait",
+    SyncState.SYNCED: "ok",
+    SyncState.FAILED: "bad",
+}
 
 
 @admin.register(User)
@@ -24,23 +62,88 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(GoogleAccount)
-class GoogleAccountAdmin(admin.ModelAdmin):
-    list_display = ("subject", "owner", "revoked", "created_at", "updated_at")
+class GoogleAccountAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+    """Google grants: connected or revoked, and the scopes granted. The encrypted credentials
+    are never loaded for a page, let alone shown."""
+
+    list_display = ("subject", "owner", "connection", "scope_names", "calendar_count", "updated_at")
     list_filter = ("revoked",)
     search_fields = ("subject", "owner__email")
     list_select_related = ("owner",)
-    # The encrypted credentials are deliberately not a field of this form.
-    fields = ("owner", "subject", "scopes", "revoked", "revoked_at")
-    readonly_fields = ("owner", "subject", "scopes", "revoked_at")
+    date_hierarchy = "created_at"
+    fields = ("owner", "subject", "connection", "scope_names", "revoked_at", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GoogleAccount]:
+        return (
+            super()
+            .get_queryset(request)
+            .defer("credentials")
+            .annotate(calendars_total=Count("calendars"))
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="connection", ordering="revoked")
+    def connection(self, obj: GoogleAccount) -> SafeString:
+        if obj.revoked:
+            return badge("Revoked", "bad", title="Google refused the grant; reconnect needed")
+        return badge("Connected", "ok")
+
+    @admin.display(description="scopes")
+    def scope_names(self, obj: GoogleAccount) -> str:
+        scopes = obj.scopes if isinstance(obj.scopes, list) else []
+        return ", ".join(str(scope).rsplit("/", 1)[-1] for scope in scopes) or "—"
+
+    @admin.display(description="calendars", ordering="calendars_total")
+    def calendar_count(self, obj: GoogleAccount) -> int:
+        return getattr(obj, "calendars_total", 0)
 
 
 @admin.register(Calendar)
-class CalendarAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "owner", "provider", "connected", "is_mailbox", "updated_at")
-    list_filter = ("provider", "connected", "is_mailbox")
+class CalendarAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "owner",
+        "provider",
+        "connection",
+        "last_sync",
+        "is_mailbox",
+        "updated_at",
+    )
+    list_filter = ("provider", "connected", "is_mailbox", "google_account__revoked")
     search_fields = ("display_name", "remote_id", "owner__email")
-    list_select_related = ("owner",)
+    list_select_related = ("owner", "google_account", "google_sync_state")
+    date_hierarchy = "created_at"
     raw_id_fields = ("owner", "google_account")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Calendar]:
+        return super().get_queryset(request).defer("google_account__credentials")
+
+    @admin.display(description="connection", ordering="connected")
+    def connection(self, obj: Calendar) -> SafeString:
+        account = obj.google_account
+        if obj.provider == Provider.GOOGLE and account is not None and account.revoked:
+            return badge("Revoked", "bad", title="the Google account's grant was revoked")
+        if not obj.connected:
+            return badge("Disconnected", "off")
+        return badge("Connected", "ok")
+
+    @admin.display(description="last Google sync")
+    def last_sync(self, obj: Calendar) -> SafeString | str:
+        state = getattr(obj, "google_sync_state", None) if obj.provider == Provider.GOOGLE else None
+        if state is None:
+            return "—"
+        if state.last_failure_at and (
+            state.last_synced_at is None or state.last_failure_at > state.last_synced_at
+        ):
+            return badge(
+                f"Failed {local_time(state.last_failure_at)}", "bad", title=state.last_error
+            )
+        if state.last_synced_at:
+            return badge(f"Synced {local_time(state.last_synced_at)}", "ok")
+        return badge("Not synced yet", "wait")
 
 
 @admin.register(Schedule)
@@ -52,41 +155,158 @@ class ScheduleAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner", "calendar")
 
 
-class BookingTransitionInline(admin.TabularInline):
-    model = BookingTransition
-    extra = 0
-    can_delete = False
-    fields = ("at", "from_status", "to_status", "source", "detail")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
-
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+    """Bookings: read-only records; their status changes only through the booking service
+    (the actions below, each recorded as a transition with source ``admin``)."""
+
     list_display = (
         "title",
-        "status",
-        "sync_state",
-        "sync_error",
+        "status_badge",
+        "provider",
+        "sync_badge",
         "organizer",
-        "attendee_email",
-        "start",
+        "attendee",
+        "start_local",
         "calendar",
     )
     list_filter = ("status", "sync_state", "calendar__provider")
     search_fields = ("title", "attendee_email", "attendee_name", "organizer__email", "ical_uid")
     date_hierarchy = "start"
+    ordering = ("-start", "-pk")
     list_select_related = ("organizer", "calendar")
-    raw_id_fields = ("calendar", "schedule", "organizer")
-    inlines = [BookingTransitionInline]
-    actions = ["provider_sync_retry"]
+    actions = ["confirm", "deny", "cancel", "resync", "provider_sync_retry"]
+    fields = (
+        "title",
+        "status",
+        "calendar",
+        "schedule",
+        "organizer",
+        "attendee_name",
+        "attendee_email",
+        "attendee_language",
+        "attendee_time_zone",
+        "attendee_partstat",
+        "start",
+        "end",
+        "time_zone",
+        "description",
+        "ical_uid",
+        "sequence",
+        "google_event_id",
+        "sync_state",
+        "sync_error",
+        "provider_status",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
 
-    @admin.action(description="Retry the calendar sync of the selected bookings")
-    def provider_sync_retry(self, request, queryset):  # type: ignore[no-untyped-def]
-        from calendars.services import booking_sync_retry
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Booking) -> SafeString:
+        return badge(obj.get_status_display(), STATUS_TONES.get(obj.status, "info"))
+
+    @admin.display(description="provider", ordering="calendar__provider")
+    def provider(self, obj: Booking) -> str:
+        return obj.calendar.get_provider_display()
+
+    @admin.display(description="sync", ordering="sync_state")
+    def sync_badge(self, obj: Booking) -> SafeString:
+        tone = SYNC_TONES.get(obj.sync_state, "info")
+        return badge(obj.get_sync_state_display(), tone, title=obj.sync_error)
+
+    @admin.display(description="attendee", ordering="attendee_name")
+    def attendee(self, obj: Booking) -> str:
+        return f"{obj.attendee_name} <{mask_address(obj.attendee_email)}>"
+
+    @admin.display(description="start (your time zone)", ordering="start")
+    def start_local(self, obj: Booking) -> str:
+        return local_time(obj.start)
+
+    def render_change_form(  # type: ignore[override]
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Booking | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["timeline"] = booking_timeline(booking=obj)
+            context["operator_zone"] = timezone.get_current_timezone_name()
+            context["booking_actions"] = [
+                (name, getattr(self, name).short_description)
+                for name in ("confirm", "deny", "cancel", "resync")
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Booking],
+        verb: str,
+        service: Callable[..., Any],
+    ) -> HttpResponse | None:
+        """Run ``service`` for each selected booking with source ``admin``; report per
+        booking; from a booking's own page, go back to it."""
+        detail = {"operator": request.user.pk}
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        done: list[str] = []
+        unchanged: list[str] = []
+        refused: list[str] = []
+        for booking_id in ids:
+            try:
+                result = service(
+                    booking_id=booking_id, source=TransitionSource.ADMIN, detail=detail
+                )
+            except BookingTransitionError as exc:
+                refused.append(f"#{booking_id} is {exc.from_status}")
+                continue
+            except Booking.DoesNotExist:
+                refused.append(f"#{booking_id} no longer exists")
+                continue
+            (done if getattr(result, "changed", True) else unchanged).append(f"#{booking_id}")
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}.", messages.SUCCESS)
+        if unchanged:
+            self.message_user(
+                request, f"Already so, nothing changed: {', '.join(unchanged)}.", messages.INFO
+            )
+        if refused:
+            self.message_user(request, f"Not possible: {'; '.join(refused)}.", messages.WARNING)
+        if request.POST.get("_from") == "change" and len(ids) == 1:
+            return redirect("admin:calendars_booking_change", ids[0])
+        return None
+
+    @admin.action(description="Confirm the selected bookings", permissions=["change"])
+    def confirm(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        return self._apply(request, queryset, "Confirmed", booking_confirm)
+
+    @admin.action(description="Deny the selected bookings", permissions=["change"])
+    def deny(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        return self._apply(request, queryset, "Denied", booking_deny)
+
+    @admin.action(description="Cancel the selected bookings", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        return self._apply(request, queryset, "Cancelled", booking_cancel)
+
+    @admin.action(
+        description="Resync the selected bookings with their provider", permissions=["change"]
+    )
+    def resync(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        return self._apply(request, queryset, "Provider sync scheduled", booking_resync)
+
+    @admin.action(
+        description="Retry the calendar sync of the selected bookings", permissions=["change"]
+    )
+    def provider_sync_retry(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
         count = booking_sync_retry(booking_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Calendar sync scheduled again for {count} booking(s).")
 

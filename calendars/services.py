@@ -457,6 +457,35 @@ def booking_sync_retry(*, booking_ids: list[int]) -> int:
     return len(ids)
 
 
+def booking_resync(
+    *,
+    booking_id: int,
+    source: TransitionSource | str,
+    detail: dict[str, Any] | None = None,
+) -> Booking:
+    """Operators: run the provider sync of one booking again now, whatever its sync state.
+
+    Records the request as a transition without a change of status (``detail`` gets
+    ``action: resync``) and schedules the same idempotent provider sync as every booking
+    change, after the commit. Raises ``Booking.DoesNotExist``.
+    """
+    with transaction.atomic():
+        booking = Booking.objects.select_for_update().get(pk=booking_id)
+        BookingTransition.objects.create(
+            booking=booking,
+            from_status=booking.status,
+            to_status=booking.status,
+            source=TransitionSource(source),
+            detail={**(detail or {}), "action": "resync", "sync_state": booking.sync_state},
+        )
+        booking.sync_state = SyncState.PENDING
+        booking.sync_error = ""
+        booking.save(update_fields=["sync_state", "sync_error", "updated_at"])
+        _after_commit_sync(booking_id=booking_id)
+    logger.info("booking resync requested booking=%s source=%s", booking_id, source)
+    return booking
+
+
 def _after_commit_sync(*, booking_id: int) -> None:
     from calendars.tasks import booking_provider_sync_task
 

@@ -298,6 +298,11 @@ CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
     "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
+# Refused callbacks are kept a day for the admin's index panel, then forgotten.
+CELERY_BEAT_SCHEDULE["scheduling-refused-callbacks-prune"] = {
+    "task": "scheduling.tasks.refused_callbacks_prune_task",
+    "schedule": 3600.0,
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -365,3 +365,41 @@ def deliveries_retry(
         if updated:
             logger.info("delivery retry requested delivery=%s from=%s", pk, status)
     return items
+
+
+MARK_DEAD_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+MARKED_DEAD_REASON = "marked dead by an operator"
+
+
+def deliveries_mark_dead(*, ids: Iterable[int]) -> list[RetryItem]:
+    """Stop trying: move pending or failed deliveries to ``dead``, on an operator's request.
+
+    A delivery being sent right now, already sent or already dead is left alone (its item
+    says why). The move is one conditional UPDATE per delivery, so it never races a worker's
+    claim. Returns one item per existing delivery, in id order; ``retried`` means "marked".
+    """
+    rows = list(
+        Delivery.objects.filter(pk__in=list(ids))
+        .order_by("pk")
+        .values_list("pk", "status", "attempts", "last_error")
+    )
+    items: list[RetryItem] = []
+    now = timezone.now()
+    for pk, status, attempts, last_error in rows:
+        if status not in MARK_DEAD_STATUSES:
+            items.append(
+                RetryItem(pk, status, attempts, last_error, retried=False, note=f"is {status}")
+            )
+            continue
+        reason = f"{MARKED_DEAD_REASON}; last error: {last_error}" if last_error else ""
+        updated = Delivery.objects.filter(pk=pk, status=status).update(
+            status=DeliveryStatus.DEAD,
+            next_attempt_at=None,
+            last_error=(reason or MARKED_DEAD_REASON)[:500],
+            updated_at=now,
+        )
+        note = "" if updated else "changed meanwhile"
+        items.append(RetryItem(pk, status, attempts, last_error, retried=bool(updated), note=note))
+        if updated:
+            logger.info("delivery marked dead delivery=%s from=%s", pk, status)
+    return items

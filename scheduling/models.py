@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from django.db import models
+from django.utils import timezone
 
 
 class ItipMethod(models.TextChoices):
@@ -85,3 +86,21 @@ class SchedulingMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.uid} (#{self.pk})"
+
+
+class RefusedCallback(models.Model):
+    """One refused scheduling callback: its reason code and when, nothing else.
+
+    The admin's index panel counts these by reason over the last hour (the database counter
+    behind ``/metrics`` cannot say "when"). Neither the key nor any address is kept, and rows
+    older than a day are pruned by a periodic task.
+    """
+
+    reason = models.CharField(max_length=32)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reason} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -15,10 +15,14 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from calendars.metrics import counter_increment
 from scheduling.auth import callback_api_key_valid
 from scheduling.headers import CallbackHeaderError, callback_headers_parse
-from scheduling.services import CallbackRejected, CallbackStoreFailed, scheduling_message_receive
+from scheduling.services import (
+    CallbackRejected,
+    CallbackStoreFailed,
+    callback_refusal_record,
+    scheduling_message_receive,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def _plain(text: str, status: int, **headers: str) -> HttpResponse:
 
 def _refuse(text: str, status: int, code: str, **headers: str) -> HttpResponse:
     logger.info("scheduling callback refused status=%d reason=%s", status, code)
-    counter_increment("convoke_callbacks_refused", reason=code)
+    callback_refusal_record(reason=code)
     return _plain(text, status, **headers)
 
 

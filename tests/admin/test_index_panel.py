@@ -1,0 +1,150 @@
+"""The index panel: the counts that matter, from real refusals and stored rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from calendars.admin_panel import operator_panel_counts
+from calendars.models import SyncState
+from gcal_push.models import ChannelState
+from invitations.models import DeliveryStatus
+from scheduling.models import RefusedCallback
+from scheduling.services import refused_callbacks_prune
+from scheduling.tasks import refused_callbacks_prune_task
+from tests.admin.support import channel_create, delivery_create, sync_state_create
+from tests.factories import BookingFactory, GoogleCalendarFactory
+from tests.scheduling.itip import itip_body, post_callback
+
+pytestmark = pytest.mark.django_db
+
+
+def _count(text: str, element_id: str) -> int:
+    found = re.search(rf'id="{element_id}">(\d+)<', text)
+    assert found, element_id
+    return int(found.group(1))
+
+
+def _refuse_some_callbacks(client: Client) -> None:
+    post_callback(client, itip_body(), key="wrong-key-0000000000000000000000")
+    post_callback(client, itip_body(), key=None)
+    post_callback(client, itip_body(), content_type="application/json")
+    post_callback(client, b"not a calendar")
+    assert post_callback(client, itip_body()).status_code == 202  # accepted: not counted
+
+
+def test_panel_counts_what_needs_attention_when_the_index_opens(
+    client: Client, operator_client: Client
+) -> None:
+    for status, n in (
+        (DeliveryStatus.PENDING, 1),
+        (DeliveryStatus.FAILED, 2),
+        (DeliveryStatus.DEAD, 3),
+    ):
+        for _ in range(n):
+            delivery_create(status=status)
+    delivery_create(status=DeliveryStatus.SENT)
+    calendars = [GoogleCalendarFactory() for _ in range(5)]
+    channel_create(calendar=calendars[0], expires_in=-dt.timedelta(hours=1))
+    channel_create(calendar=calendars[1], expires_in=dt.timedelta(hours=3))
+    channel_create(calendar=calendars[2], expires_in=dt.timedelta(days=5))
+    channel_create(
+        calendar=calendars[3], expires_in=-dt.timedelta(hours=2), state=ChannelState.STOPPED
+    )
+    now = timezone.now()
+    sync_state_create(calendar=calendars[0], last_failure_at=now, last_error="backendError")
+    sync_state_create(
+        calendar=calendars[1], last_synced_at=now, last_failure_at=now - dt.timedelta(hours=1)
+    )
+    sync_state_create(
+        calendar=calendars[2], last_synced_at=now - dt.timedelta(hours=1), last_failure_at=now
+    )
+    BookingFactory(sync_state=SyncState.FAILED)
+    _refuse_some_callbacks(client)
+    RefusedCallback.objects.create(reason="unauthorized", at=now - dt.timedelta(hours=2))
+
+    response = operator_client.get(reverse("admin:index"))
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "What needs attention" in text
+    # One more pending: the accepted callback's delivery (sent only after a real commit).
+    assert _count(text, "cv-deliveries-pending") == 2
+    assert _count(text, "cv-deliveries-failed") == 2
+    assert _count(text, "cv-deliveries-dead") == 3
+    assert _count(text, "cv-channels-expired") == 1
+    assert _count(text, "cv-channels-expiring") == 1
+    assert _count(text, "cv-calendars-failed") == 2
+    assert _count(text, "cv-bookings-failed") == 1
+    assert _count(text, "cv-refused-total") == 4
+    refused = re.findall(r"<tr><td>([a-z_]+)</td><td>(\d+)</td></tr>", text)
+    assert dict(refused) == {"unauthorized": "2", "content_type": "1", "body": "1"}
+    # The app list is still there under the panel.
+    assert "Scheduling" in text or "scheduling" in text
+
+
+def test_panel_links_open_the_matching_filtered_lists_when_followed(
+    operator_client: Client,
+) -> None:
+    delivery_create(status=DeliveryStatus.DEAD)
+    text = operator_client.get(reverse("admin:index")).content.decode()
+    links = re.findall(r'<a href="(/admin/[^"]+\?[^"]+)"><span class="cv-count"', text)
+    assert len(links) == 7
+    for link in links:
+        page = operator_client.get(link.replace("&amp;", "&"))
+        assert page.status_code == 200, link
+        assert "?e=1" not in page.get("Location", ""), link
+
+
+def test_panel_shows_none_refused_when_the_last_hour_was_quiet(
+    operator_client: Client,
+) -> None:
+    RefusedCallback.objects.create(reason="too_large", at=timezone.now() - dt.timedelta(hours=3))
+    text = operator_client.get(reverse("admin:index")).content.decode()
+    assert _count(text, "cv-refused-total") == 0
+    assert "None." in text
+
+
+def test_panel_counts_take_a_fixed_number_of_queries_when_rows_grow(
+    django_assert_max_num_queries: Any,
+) -> None:
+    for _ in range(50):
+        delivery_create(status=DeliveryStatus.DEAD)
+        RefusedCallback.objects.create(reason="unauthorized")
+    with django_assert_max_num_queries(5):
+        counts = operator_panel_counts()
+    assert counts.deliveries_dead == 50
+    assert counts.refused_last_hour == {"unauthorized": 50}
+
+
+def test_refusals_record_only_reason_and_time_when_a_callback_is_refused(client: Client) -> None:
+    post_callback(client, itip_body(), key="wrong-key-0000000000000000000000")
+    row = RefusedCallback.objects.get()
+    assert row.reason == "unauthorized"
+    assert {f.name for f in RefusedCallback._meta.fields} == {"id", "reason", "at"}
+
+
+def test_prune_forgets_refusals_older_than_a_day_when_it_runs() -> None:
+    now = timezone.now()
+    old = RefusedCallback.objects.create(reason="body", at=now - dt.timedelta(days=1, minutes=1))
+    recent = RefusedCallback.objects.create(reason="body", at=now - dt.timedelta(hours=23))
+
+    assert refused_callbacks_prune(now=now) == 1
+    assert list(RefusedCallback.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not RefusedCallback.objects.filter(pk=old.pk).exists()
+    assert refused_callbacks_prune_task.delay().get() == 0
+
+
+def test_beat_prunes_refusals_hourly_when_configured(settings: Any) -> None:
+    entries = [
+        entry
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "scheduling.tasks.refused_callbacks_prune_task"
+    ]
+    assert len(entries) == 1 and entries[0]["schedule"] == 3600.0

@@ -7,6 +7,7 @@ class InvitationsConfig(AppConfig):
 
     def ready(self) -> None:
         from calendars.metrics import register_collector
-        from invitations.selectors import deliveries_metrics
+        from invitations.selectors import deliveries_latency_metrics, deliveries_metrics
 
         register_collector(deliveries_metrics)
+        register_collector(deliveries_latency_metrics)

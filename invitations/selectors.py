@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import Count
-from prometheus_client.core import GaugeMetricFamily, Metric
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
-from invitations.models import Delivery
+from invitations.models import Delivery, DeliveryStatus
 
 
 def deliveries_count_by_state() -> dict[tuple[str, str], int]:
@@ -26,4 +29,53 @@ def deliveries_metrics() -> Iterable[Metric]:
     )
     for (transport, status), count in sorted(deliveries_count_by_state().items()):
         family.add_metric([transport, status], count)
+    yield family
+
+
+# Seconds from a callback's acceptance (the delivery's creation) to the email being handed to
+# the transport: most go within seconds, retries after an outage take minutes to hours.
+LATENCY_BUCKETS_SECONDS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0)
+
+
+def deliveries_latency() -> dict[str, tuple[list[int], int, float]]:
+    """``{transport: (cumulative bucket counts, count, sum of seconds)}`` over sent
+    deliveries, from creation to sending; one query whatever the number of rows."""
+    latency = ExpressionWrapper(F("sent_at") - F("created_at"), output_field=DurationField())
+    sent = Q(status=DeliveryStatus.SENT, sent_at__isnull=False)
+    aggregates: dict[str, Any] = {
+        f"le{index}": Count(
+            "id", filter=Q(sent_at__lte=F("created_at") + dt.timedelta(seconds=bound))
+        )
+        for index, bound in enumerate(LATENCY_BUCKETS_SECONDS)
+    }
+    rows = (
+        Delivery.objects.filter(sent)
+        .values("transport")
+        .annotate(total=Count("id"), seconds=Sum(latency), **aggregates)
+        .order_by("transport")
+    )
+    result: dict[str, tuple[list[int], int, float]] = {}
+    for values in rows:
+        row: dict[str, Any] = dict(values)
+        buckets = [row[f"le{index}"] for index in range(len(LATENCY_BUCKETS_SECONDS))]
+        total_seconds = row["seconds"].total_seconds() if row["seconds"] is not None else 0.0
+        result[row["transport"]] = (buckets, row["total"], max(total_seconds, 0.0))
+    return result
+
+
+def deliveries_latency_metrics() -> Iterable[Metric]:
+    """``convoke_delivery_latency_seconds{transport}``: a histogram read from the delivery
+    rows at scrape time, so every web, worker and beat process shows the same figures."""
+    family = HistogramMetricFamily(
+        "convoke_delivery_latency_seconds",
+        "Seconds from a callback's acceptance to its email being sent, by transport.",
+        labels=["transport"],
+    )
+    for transport, (buckets, total, seconds) in sorted(deliveries_latency().items()):
+        pairs = [
+            (floatToGoString(bound), float(count))
+            for bound, count in zip(LATENCY_BUCKETS_SECONDS, buckets, strict=True)
+        ]
+        pairs.append(("+Inf", float(total)))
+        family.add_metric([transport], pairs, seconds)
     yield family

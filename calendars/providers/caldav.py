@@ -229,6 +229,8 @@ class ModifyResult:
 
 
 def _home_url(user_email: str) -> str | None:
+    """The calendar home from ``CALDAV_CALENDAR_HOME_TEMPLATE``; the client then talks to that
+    address, so the home may be on another host than ``CALDAV_URL``."""
     template = settings.CALDAV_CALENDAR_HOME_TEMPLATE
     if not template:
         return None
@@ -253,7 +255,7 @@ def _calendars(client: DAVClient, user_email: str) -> list[DAVCalendar]:
 def calendar_urls(*, user_email: str) -> list[str]:
     """The URLs of the user's calendar collections."""
     with _translated("discover"):
-        client = client_for(user_email=user_email)
+        client = client_for(user_email=user_email, url=_home_url(user_email))
         return [str(calendar.url) for calendar in _calendars(client, user_email)]
 
 
@@ -283,7 +285,7 @@ def event_find(*, user_email: str, uid: str) -> FoundEvent | None:
     """The event with this UID in any of the user's calendars (a ``calendar-query`` REPORT
     per calendar, RFC 4791 section 7.8), or None. Changes nothing on the server."""
     with _translated("find"):
-        client = client_for(user_email=user_email)
+        client = client_for(user_email=user_email, url=_home_url(user_email))
         located = _located(client, user_email, uid)
         return _found(*located) if located is not None else None
 
@@ -307,7 +309,7 @@ def event_modify(
     Raises :class:`CalDAVNotFound` when no calendar of the user holds the UID.
     """
     with _translated("modify"):
-        client = client_for(user_email=user_email)
+        client = client_for(user_email=user_email, url=_home_url(user_email))
         for attempt in range(1, attempts + 1):
             located = _located(client, user_email, uid)
             if located is None:

@@ -250,3 +250,15 @@ def test_event_modify_acts_as_the_forwarded_user_when_an_api_key_is_configured(
         lowered = {k.lower(): v for k, v in headers.items()}
         assert lowered["x-forwarded-user"] == organizer.email
         assert "authorization" not in lowered
+
+
+def test_calendar_home_on_another_host_than_caldav_url_is_used_when_templated(
+    organizer: Account, settings: Any, unused_port: int
+) -> None:
+    settings.CALDAV_URL = f"http://127.0.0.1:{unused_port}/"  # nothing listens there
+    uid = _uid()
+    organizer.event_create(event_body(uid=uid, organizer=organizer.email, attendees=[]))
+
+    found = caldav.event_find(user_email=organizer.email, uid=uid)
+
+    assert found is not None and found.etag == organizer.stored(uid)[0]

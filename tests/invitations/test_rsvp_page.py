@@ -475,3 +475,21 @@ def test_oversized_or_missing_token_gets_400(client: Client) -> None:
     assert client.post("/rsvp/", {"action": "accepted"}).status_code == 400
     assert client.get("/rsvp/?token=" + "a" * 10_000 + "&action=accepted").status_code == 400
     assert client.post("/rsvp/", {"token": "\x00\u202e", "action": "accepted"}).status_code == 400
+
+
+def test_get_and_post_stay_within_a_handful_of_queries(
+    client: Client,
+    organizer: Account,
+    event: str,
+    settings: Any,
+    django_assert_max_num_queries: Any,
+) -> None:
+    settings.CALDAV_SERVER_SCHEDULES = False
+    token = _token(organizer, event)
+
+    with django_assert_max_num_queries(2):  # the invitee's preferences
+        assert client.get(rsvp_path(token)).status_code == 200
+    # preferences (2), booking (1), previous REPLY (1), then the pipeline's REPLY, delivery,
+    # booking check and metric with their savepoints (11): a constant, whatever the event.
+    with django_assert_max_num_queries(15):
+        assert _post(client, token, "accepted").status_code == 200

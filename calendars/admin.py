@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -39,6 +40,13 @@ admin.site.site_header = "Convoke operators' console"
 admin.site.site_title = "Convoke"
 admin.site.index_title = "Operations"
 
+# The actions offered as buttons on a booking's own page: (action name, label).
+BOOKING_PAGE_ACTIONS = (
+    ("confirm", "Confirm"),
+    ("deny", "Deny"),
+    ("cancel", "Cancel booking"),
+    ("resync", "Resync with provider"),
+)
 SYNC_TONES: dict[str, str] = {
     SyncState.PENDING: "wait",
     SyncState.SYNCED: "ok",
@@ -176,31 +184,45 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
     ordering = ("-start", "-pk")
     list_select_related = ("organizer", "calendar")
     actions = ["confirm", "deny", "cancel", "resync", "provider_sync_retry"]
-    fields = (
-        "title",
-        "status",
-        "calendar",
-        "schedule",
-        "organizer",
-        "attendee_name",
-        "attendee_email",
-        "attendee_language",
-        "attendee_time_zone",
-        "attendee_partstat",
-        "start",
-        "end",
-        "time_zone",
-        "description",
-        "ical_uid",
-        "sequence",
-        "google_event_id",
-        "sync_state",
-        "sync_error",
-        "provider_status",
-        "created_at",
-        "updated_at",
+    fieldsets = (
+        (
+            None,
+            {"fields": ("title", "status", "calendar", "schedule", "organizer", "start", "end")},
+        ),
+        (
+            "Attendee",
+            {
+                "fields": (
+                    "attendee_name",
+                    "attendee_email",
+                    "attendee_language",
+                    "attendee_time_zone",
+                    "attendee_partstat",
+                )
+            },
+        ),
+        (
+            "Calendar provider",
+            {
+                "fields": (
+                    "sync_state",
+                    "sync_error",
+                    "provider_status",
+                    "google_event_id",
+                    "ical_uid",
+                    "sequence",
+                )
+            },
+        ),
+        (
+            "Record",
+            {
+                "classes": ("collapse",),
+                "fields": ("time_zone", "description", "created_at", "updated_at"),
+            },
+        ),
     )
-    readonly_fields = fields
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -241,10 +263,10 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         if obj is not None:
             context["timeline"] = booking_timeline(booking=obj)
             context["operator_zone"] = timezone.get_current_timezone_name()
-            context["booking_actions"] = [
-                (name, getattr(self, name).short_description)
-                for name in ("confirm", "deny", "cancel", "resync")
-            ]
+            context["booking_actions"] = BOOKING_PAGE_ACTIONS
+            # Every field is read-only: the status changes through the actions only.
+            context["show_save"] = context["show_save_and_continue"] = False
+            context["show_save_and_add_another"] = False
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _apply(

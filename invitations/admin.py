@@ -80,12 +80,11 @@ class DeliveryAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         "id",
         "message_link",
         "recipient_masked",
-        "transport",
+        "transport_code",
         "status_badge",
         "attempts",
         "next_attempt",
         "last_error",
-        "sent_at",
         "created_at",
         "preview_link",
     )
@@ -135,11 +134,15 @@ class DeliveryAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
     def recipient_masked(self, obj: Delivery) -> str:
         return mask_address(obj.recipient)
 
+    @admin.display(description="transport", ordering="transport")
+    def transport_code(self, obj: Delivery) -> SafeString:
+        return format_html('<span title="{}">{}</span>', obj.get_transport_display(), obj.transport)
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Delivery) -> SafeString:
         return badge(obj.get_status_display(), DELIVERY_TONES.get(obj.status, "info"))
 
-    @admin.display(description="next attempt (your time zone)", ordering="next_attempt_at")
+    @admin.display(description="next attempt", ordering="next_attempt_at")
     def next_attempt(self, obj: Delivery) -> str:
         if obj.status not in (DeliveryStatus.PENDING, DeliveryStatus.FAILED):
             return "—"

@@ -164,7 +164,7 @@ def test_event_modify_raises_not_found_when_the_uid_is_unknown(organizer: Accoun
         caldav.event_modify(user_email=organizer.email, uid=_uid(), change=lambda data: data)
 
 
-def test_event_modify_refuses_method_in_the_new_bytes(organizer: Account) -> None:
+def test_event_modify_refuses_when_the_new_bytes_carry_method(organizer: Account) -> None:
     uid = _uid()
     organizer.event_create(event_body(uid=uid, organizer=organizer.email, attendees=[]))
 

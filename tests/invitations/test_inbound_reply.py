@@ -108,7 +108,7 @@ def post_inbound(
         return client.post(URL, data=body, content_type="application/json", headers=headers)
 
 
-def test_reply_with_valid_signature_sets_the_partstat_on_the_server(
+def test_partstat_is_set_on_the_server_when_the_reply_has_a_valid_signature(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -132,7 +132,7 @@ def test_reply_with_valid_signature_sets_the_partstat_on_the_server(
     assert SchedulingMessage.objects.count() == 0  # the organizer has the client's own email
 
 
-def test_reply_inline_in_the_alternative_part_is_found_too(
+def test_reply_is_applied_when_it_is_inline_in_the_alternative_part(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -151,7 +151,7 @@ def test_reply_inline_in_the_alternative_part_is_found_too(
 @pytest.mark.parametrize(
     "secret", ["brevo:wrong-secret", "", None, SECRET + "x", "Brevo:inbound-secret-3f9a7c1e"]
 )
-def test_reply_with_invalid_signature_gets_400_and_changes_nothing(
+def test_webhook_gets_400_and_changes_nothing_when_the_signature_is_invalid(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -202,7 +202,7 @@ def test_reply_is_ignored_when_from_is_not_the_replying_attendee(
     assert "mallory" not in caplog.text
 
 
-def test_mail_that_is_not_a_reply_is_ignored_with_a_log_line(
+def test_mail_is_ignored_with_a_log_line_when_it_is_not_a_reply(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_dir: Path,
@@ -230,7 +230,7 @@ def test_mail_that_is_not_a_reply_is_ignored_with_a_log_line(
     assert "inbound mail ignored reason=calendar-part-unreadable" in caplog.text
 
 
-def test_replayed_webhook_stores_and_applies_the_reply_once(
+def test_reply_is_stored_and_applied_once_when_the_webhook_is_replayed(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -248,7 +248,7 @@ def test_replayed_webhook_stores_and_applies_the_reply_once(
     assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "ACCEPTED"
 
 
-def test_reply_from_someone_not_on_the_servers_event_is_ignored(
+def test_reply_is_ignored_when_the_sender_is_not_on_the_servers_event(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -272,7 +272,7 @@ def test_reply_from_someone_not_on_the_servers_event_is_ignored(
     assert corpus_organizer.stored(stored_event)[0] == etag
 
 
-def test_older_reply_arriving_late_does_not_undo_a_newer_answer(
+def test_newer_answer_stays_when_an_older_reply_arrives_late(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -295,7 +295,7 @@ def test_older_reply_arriving_late_does_not_undo_a_newer_answer(
     assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "DECLINED"
 
 
-def test_reply_reaches_the_booking_with_source_caldav_reply(
+def test_booking_gets_the_answer_as_caldav_reply_when_the_event_is_a_booking(
     client: Client,
     brevo_api: FakeBrevoApi,
     corpus_organizer: Account,
@@ -370,7 +370,7 @@ def test_webhook_asks_brevo_to_retry_when_the_attachment_cannot_be_fetched(
         b"\xff\xfe\x00",
     ],
 )
-def test_malformed_payload_gets_400(
+def test_webhook_gets_400_when_the_payload_is_malformed(
     client: Client, brevo_api: FakeBrevoApi, body: bytes, settings: Any
 ) -> None:
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
@@ -381,7 +381,7 @@ def test_malformed_payload_gets_400(
     assert InboundReply.objects.count() == 0
 
 
-def test_oversized_payload_gets_400(client: Client, settings: Any) -> None:
+def test_webhook_gets_400_when_the_payload_is_oversized(client: Client, settings: Any) -> None:
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
 
     response = post_inbound(client, b'{"items": [' + b" " * (3 * 1024 * 1024) + b"]}")

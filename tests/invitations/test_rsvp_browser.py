@@ -33,7 +33,7 @@ ARGS = [
 BOB = "bob@x.com"
 
 
-def test_invitee_declines_in_chromium_after_opening_the_link_changed_nothing(
+def test_decline_is_confirmed_in_chromium_when_opening_the_link_changed_nothing(
     live_server: Any, organizer: Account
 ) -> None:
     if CHROMIUM is None:

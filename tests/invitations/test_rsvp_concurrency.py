@@ -108,7 +108,7 @@ def test_both_answers_are_stored_when_two_invitees_answer_at_the_same_moment(
     assert sorted(mail.rcpt_tos for mail in smtp_sink.messages) == [(organizer.email,)] * 2
 
 
-def test_two_clicks_of_the_same_answer_write_once_and_reply_once(
+def test_answer_is_written_and_replied_once_when_the_button_is_clicked_twice(
     dav_proxy: DavProxy, organizer: Account, transactional_db: None
 ) -> None:
     uid = _event(organizer)

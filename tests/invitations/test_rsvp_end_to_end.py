@@ -54,7 +54,7 @@ def deliver(client: Client, django_capture_on_commit_callbacks: Any) -> Any:
     return run
 
 
-def test_invitee_answers_from_the_email_link_and_the_organizer_gets_the_reply(
+def test_organizer_gets_the_reply_when_the_invitee_answers_from_the_email_link(
     client: Client, deliver: Any, organizer: Account, smtp_sink: SmtpSink, settings: Any
 ) -> None:
     settings.CALDAV_SERVER_SCHEDULES = False

@@ -425,7 +425,7 @@ def test_not_an_attendee_gets_403_when_organizer_removed_the_invitee(
 
 
 @pytest.mark.parametrize(("language", "accept"), LANGUAGES)
-def test_unreachable_server_gets_503_with_try_again_and_writes_nothing(
+def test_page_is_503_with_try_again_and_nothing_written_when_the_server_is_down(
     client: Client,
     dav_proxy: DavProxy,
     organizer: Account,
@@ -458,7 +458,7 @@ def test_unreachable_server_gets_503_when_nothing_listens(
     assert response.status_code == 503
 
 
-def test_page_follows_the_invitee_account_language_over_the_browser(
+def test_page_follows_the_account_language_when_the_browser_asks_another(
     client: Client, organizer: Account, event: str
 ) -> None:
     UserFactory(email=BOB, language="de", time_zone="Europe/Berlin")
@@ -470,14 +470,14 @@ def test_page_follows_the_invitee_account_language_over_the_browser(
     assert '<html lang="de">' in response.content.decode()
 
 
-def test_oversized_or_missing_token_gets_400(client: Client) -> None:
+def test_request_gets_400_when_the_token_is_missing_oversized_or_binary(client: Client) -> None:
     assert client.get("/rsvp/").status_code == 400
     assert client.post("/rsvp/", {"action": "accepted"}).status_code == 400
     assert client.get("/rsvp/?token=" + "a" * 10_000 + "&action=accepted").status_code == 400
     assert client.post("/rsvp/", {"token": "\x00\u202e", "action": "accepted"}).status_code == 400
 
 
-def test_get_and_post_stay_within_a_handful_of_queries(
+def test_queries_stay_constant_when_the_page_is_opened_and_answered(
     client: Client,
     organizer: Account,
     event: str,

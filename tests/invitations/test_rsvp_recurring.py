@@ -95,7 +95,7 @@ def test_answer_to_one_occurrence_updates_its_override_when_one_exists(
     assert len(after) == 2
 
 
-def test_answer_to_the_series_applies_to_the_master_and_overrides_listing_the_attendee(
+def test_master_and_overrides_listing_the_attendee_change_when_the_series_is_answered(
     client: Client, organizer: Account, series: tuple[str, dt.datetime]
 ) -> None:
     uid, start = series
@@ -108,7 +108,7 @@ def test_answer_to_the_series_applies_to_the_master_and_overrides_listing_the_at
     assert after[recurrence_key(start + WEEK)] == {BOB: "TENTATIVE", CAROL: "ACCEPTED"}
 
 
-def test_get_for_one_occurrence_shows_that_occurrence_and_its_own_answer(
+def test_page_shows_the_occurrence_and_its_own_answer_when_the_link_is_for_one_occurrence(
     client: Client, organizer: Account, series: tuple[str, dt.datetime]
 ) -> None:
     uid, start = series
@@ -140,7 +140,7 @@ def test_occurrence_outside_the_series_gets_404_when_no_such_occurrence(
     assert organizer.stored(uid)[0] == etag
 
 
-def test_occurrence_removed_by_exdate_gets_404(client: Client, organizer: Account) -> None:
+def test_occurrence_gets_404_when_an_exdate_removed_it(client: Client, organizer: Account) -> None:
     uid = f"{uuid.uuid4().hex}@dav.example.org"
     start = future(days=10)
     third = start + 2 * WEEK
@@ -161,7 +161,7 @@ def test_occurrence_removed_by_exdate_gets_404(client: Client, organizer: Accoun
     assert _answer(client, organizer, uid, "accepted", start + WEEK).status_code == 200
 
 
-def test_past_occurrence_gets_410_while_later_ones_can_be_answered(
+def test_occurrence_gets_410_when_it_is_past_while_later_ones_can_be_answered(
     client: Client, organizer: Account
 ) -> None:
     uid = f"{uuid.uuid4().hex}@dav.example.org"

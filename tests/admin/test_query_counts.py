@@ -74,10 +74,14 @@ def _refusals(n: int) -> None:
 
 
 def _transitions(n: int) -> None:
-    booking = BookingFactory()
-    for _ in range(n):
+    calendar = CalendarFactory()
+    first = timezone.now() + dt.timedelta(days=1)
+    for index in range(n):
+        start = first + dt.timedelta(hours=index)
         BookingTransition.objects.create(
-            booking=BookingFactory(calendar=booking.calendar),
+            booking=BookingFactory(
+                calendar=calendar, start=start, end=start + dt.timedelta(minutes=30)
+            ),
             from_status="",
             to_status="requested",
             source="api",

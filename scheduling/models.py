@@ -24,6 +24,7 @@ class ItipMethod(models.TextChoices):
 def dedupe_key_compute(
     *,
     method: str,
+    sender: str,
     recipient: str,
     uid: str,
     recurrence_id: str,
@@ -33,13 +34,16 @@ def dedupe_key_compute(
 ) -> str:
     """The identity of one iTIP message for one recipient.
 
-    Two callbacks are the same message when method, recipient, UID, RECURRENCE-ID, SEQUENCE
-    and DTSTAMP agree (RFC 5546 section 2.1.5: DTSTAMP orders messages of one SEQUENCE).
+    Two callbacks are the same message when method, sender, recipient, UID, RECURRENCE-ID,
+    SEQUENCE and DTSTAMP agree (RFC 5546 section 2.1.5: DTSTAMP orders messages of one
+    SEQUENCE). The sender matters for REPLY: two attendees answering the same event within
+    one second send two messages that agree on everything else.
     Without a DTSTAMP (not valid iTIP, but seen in the wild) the body itself stands in for it,
     so only a byte-identical retry is folded.
     """
     parts = [
         method,
+        sender,
         recipient,
         uid,
         recurrence_id,

@@ -179,6 +179,7 @@ def scheduling_message_receive(
     dtstamp = _aware(primary.dtstamp)
     dedupe_key = dedupe_key_compute(
         method=method,
+        sender=sender,
         recipient=recipient,
         uid=primary.uid,
         recurrence_id=_iso(primary.recurrence_id),

@@ -219,6 +219,19 @@ def test_callback_stores_per_recipient_when_same_message_goes_to_two_attendees(
     ]
 
 
+def test_callback_stores_both_replies_when_two_attendees_answer_in_the_same_second(
+    client: Client,
+) -> None:
+    carol = "carol@example.net"
+    for attendee in (ATTENDEE, carol):
+        body = itip_body(method="REPLY", attendees=[(attendee, "ACCEPTED")])
+        response = post_callback(client, body, method="REPLY", sender=attendee, recipient=ORGANIZER)
+        assert response.status_code == 202
+
+    assert sorted(SchedulingMessage.objects.values_list("sender", flat=True)) == [ATTENDEE, carol]
+    assert Delivery.objects.filter(recipient=ORGANIZER).count() == 2
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_callback_stores_once_when_copies_arrive_concurrently() -> None:

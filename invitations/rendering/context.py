@@ -1,0 +1,323 @@
+"""What an email says: the template context of one iTIP message for one reader.
+
+:func:`email_context` turns a parsed message into the values the subject/txt/html templates
+of ``templates/emails/`` show: the kind, the headline, the time in the reader's zone (and the
+event's own when another), the repetition in words, changed occurrences, the change list of
+an update, the guests, and the RSVP links of a REQUEST. Every value from the calendar is
+made single-line and bounded here; the templates escape it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from calendars.ical import Event, ITipMessage, Method, PartStat, recurrence_key
+from calendars.translations import register_keys, translate
+from invitations.rendering.dates import moment_text, when_text
+from invitations.rendering.occurrences import last_end
+from invitations.rendering.recurrence import recurrence_text
+from invitations.tokens import rsvp_token_expiry, rsvp_token_make
+
+NAME_MAX_CHARS = 100
+DESCRIPTION_MAX_CHARS = 10_000
+GUESTS_LISTED = 20
+OVERRIDES_LISTED = 10
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+class EmailKind(StrEnum):
+    INVITATION = "invitation"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    REPLY = "reply"
+
+
+class RsvpAction(StrEnum):
+    """The ``action`` of an RSVP link, named after the PARTSTAT it records."""
+
+    ACCEPTED = "accepted"
+    TENTATIVE = "tentative"
+    DECLINED = "declined"
+
+
+_REPLY_WORDS = {
+    PartStat.ACCEPTED: "accepted",
+    PartStat.TENTATIVE: "tentative",
+    PartStat.DECLINED: "declined",
+}
+
+register_keys(
+    [
+        "email.subject.invitation",
+        "email.subject.update",
+        "email.subject.cancellation",
+        "email.subject.cancellation_occurrence",
+        "email.heading.invitation",
+        "email.heading.update",
+        "email.heading.update_occurrence",
+        "email.heading.cancellation",
+        "email.heading.cancellation_occurrence",
+        "email.no_title",
+        "email.changes.time",
+        "email.changes.location",
+        "email.changes.location_added",
+        "email.changes.summary",
+        "email.changes.recurrence",
+        "email.cancellation.occurrence",
+        "email.reply.occurrence",
+        "email.update.occurrence",
+        "email.guests.more",
+        "email.override.moved",
+        "email.override.cancelled",
+        "email.override.renamed",
+        "email.override.titled",
+        "email.override.changed",
+    ]
+    + [f"email.subject.reply.{w}" for w in (*_REPLY_WORDS.values(), "other")]
+    + [f"email.heading.reply.{w}" for w in (*_REPLY_WORDS.values(), "other")]
+    + [f"email.partstat.{p.value.lower()}" for p in PartStat]
+)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """The reader's language and IANA time zone (None: the event's own zone)."""
+
+    language: str
+    time_zone: str | None
+
+
+def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
+    """The kind of email for an iTIP method (DESIGN.md 1.1): REQUEST with SEQUENCE 0 is an
+    invitation, a later SEQUENCE (or a known earlier version) an update."""
+    if method is Method.CANCEL:
+        return EmailKind.CANCELLATION
+    if method is Method.REPLY:
+        return EmailKind.REPLY
+    if event.sequence > 0 or previous_known:
+        return EmailKind.UPDATE
+    return EmailKind.INVITATION
+
+
+def email_context(
+    *,
+    message: ITipMessage,
+    event: Event,
+    kind: EmailKind,
+    method: Method,
+    sender: str,
+    recipient: str,
+    organizer_address: str,
+    prefs: Preferences,
+    previous: Event | None,
+) -> dict[str, Any]:
+    language, zone = prefs.language, prefs.time_zone
+    organizer_cn = name_text(event.organizer.name if event.organizer else "")
+    organizer_name = organizer_cn or organizer_address
+    summary = plain_line(event.summary) or translate("email.no_title", language)
+    if event.start is None and event.recurrence_id is not None:
+        # A CANCEL or REPLY for one occurrence may leave DTSTART out; RECURRENCE-ID is when
+        # that occurrence was planned (RFC 5545 section 3.8.4.4).
+        when = when_text(
+            replace(event, start=event.recurrence_id, end=None), zone=zone, language=language
+        )
+    elif event.start is None:
+        when = None  # a REPLY or CANCEL may leave the time out (RFC 5546 section 3.2)
+    else:
+        when = when_text(event, zone=zone, language=language)
+    occurrence = occurrence_date = None
+    if event.recurrence_id is not None:
+        occurrence = moment_text(event.recurrence_id, zone=zone, language=language)
+        occurrence_date = moment_text(
+            event.recurrence_id, zone=zone, language=language, with_zone=False
+        )
+    master = message.master
+    repeats = recurrence_text(master, zone=zone, language=language) if master else None
+    description, truncated = description_text(event.description)
+    context: dict[str, Any] = {
+        "language": language,
+        "kind": kind.value,
+        "summary": summary,
+        "organizer_name": organizer_name,
+        "organizer_cn": organizer_cn,
+        "attendee_cn": "",
+        "organizer_address": organizer_address,
+        "recipient": recipient,
+        "when": when.text if when else None,
+        "when_original": when.original if when else None,
+        "shown_start": when.start if when else None,
+        "time_zone": zone,
+        "repeats": repeats,
+        "occurrence": occurrence,
+        "occurrence_date": occurrence_date,
+        "occurrence_only": occurrence is not None and master is None,
+        "location": plain_line(event.location),
+        "url": event.url,
+        "conference_url": event.conference_url,
+        "description": description,
+        "description_truncated": truncated,
+        "guests": _guests(event, language),
+        "guests_more": max(0, len(event.attendees) - GUESTS_LISTED),
+        "overrides": _overrides(message, event, zone=zone, language=language)
+        if kind is not EmailKind.REPLY
+        else [],
+        "rsvp": None,
+        "changes": [],
+        "heading": "",
+        "attendee_name": "",
+    }
+    if kind is EmailKind.REPLY:
+        attendee = event.attendee(sender) or (event.attendees[0] if event.attendees else None)
+        attendee_cn = name_text(attendee.name) if attendee else ""
+        attendee_name = attendee_cn or (attendee.address if attendee else sender)
+        word = (
+            _REPLY_WORDS.get(PartStat(attendee.partstat), "other")
+            if (attendee and attendee.partstat in set(PartStat))
+            else "other"
+        )
+        context.update(
+            attendee_name=attendee_name,
+            attendee_cn=attendee_cn,
+            reply_word=word,
+            answer=translate(f"email.partstat.{str(attendee.partstat).lower()}", language)
+            if attendee and str(attendee.partstat).lower() in {p.value.lower() for p in PartStat}
+            else str(attendee.partstat if attendee else "").lower(),
+            heading=translate(f"email.heading.reply.{word}", language, attendee=attendee_name),
+        )
+        return context
+    heading_key = f"email.heading.{kind.value}"
+    if occurrence and kind in (EmailKind.CANCELLATION, EmailKind.UPDATE) and master is None:
+        heading_key += "_occurrence"
+    context["heading"] = translate(heading_key, language, organizer=organizer_name)
+    if kind is EmailKind.UPDATE and previous is not None:
+        context["changes"] = _changes(previous, event, zone=zone, language=language)
+    if method is Method.REQUEST:
+        context["rsvp"] = rsvp_links(
+            message=message, event=event, attendee=recipient, organizer=organizer_address
+        )
+    return context
+
+
+def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language: str) -> list[str]:
+    """One line per occurrence of the series that differs from the rule (RECURRENCE-ID)."""
+    if event.recurrence_id is not None:
+        return []
+    lines = []
+    for override in message.overrides:
+        if override.uid != event.uid or override.recurrence_id is None:
+            continue
+        original = moment_text(
+            override.recurrence_id, zone=zone, language=language, with_zone=False
+        )
+        summary = plain_line(override.summary)
+        renamed = bool(summary) and summary != plain_line(event.summary)
+        if override.status == "CANCELLED":
+            line = translate("email.override.cancelled", language, original=original)
+        elif override.start is not None and override.start != override.recurrence_id:
+            when = when_text(override, zone=zone, language=language).text
+            line = translate("email.override.moved", language, original=original, when=when)
+            if renamed:
+                line = translate("email.override.renamed", language, line=line, summary=summary)
+        elif renamed:
+            line = translate("email.override.titled", language, original=original, summary=summary)
+        else:
+            line = translate("email.override.changed", language, original=original)
+        lines.append(line)
+    lines.sort()
+    return lines[:OVERRIDES_LISTED] + (
+        [translate("email.guests.more", language, count=len(lines) - OVERRIDES_LISTED)]
+        if len(lines) > OVERRIDES_LISTED
+        else []
+    )
+
+
+def _guests(event: Event, language: str) -> list[dict[str, str]]:
+    guests = []
+    for attendee in event.attendees[:GUESTS_LISTED]:
+        status = str(attendee.partstat).lower()
+        known = status in {p.value.lower() for p in PartStat}
+        guests.append(
+            {
+                "name": name_text(attendee.name) or attendee.address,
+                "address": attendee.address,
+                "status": translate(f"email.partstat.{status}", language) if known else "",
+            }
+        )
+    return guests
+
+
+def _changes(previous: Event, event: Event, *, zone: str | None, language: str) -> list[str]:
+    changes = []
+    if (previous.start, previous.end) != (event.start, event.end):
+        old = when_text(previous, zone=zone, language=language).text
+        changes.append(translate("email.changes.time", language, old=old))
+    if plain_line(previous.location) != plain_line(event.location):
+        if plain_line(previous.location):
+            changes.append(
+                translate("email.changes.location", language, old=plain_line(previous.location))
+            )
+        else:
+            changes.append(translate("email.changes.location_added", language))
+    if plain_line(previous.summary) != plain_line(event.summary) and plain_line(previous.summary):
+        changes.append(
+            translate("email.changes.summary", language, old=plain_line(previous.summary))
+        )
+    if previous.rrule != event.rrule and previous.rrule is not None:
+        old_repeats = recurrence_text(previous, zone=zone, language=language)
+        if old_repeats:
+            changes.append(translate("email.changes.recurrence", language, old=old_repeats))
+    return changes
+
+
+def rsvp_links(
+    *, message: ITipMessage, event: Event, attendee: str, organizer: str
+) -> dict[str, str] | None:
+    """``{action: url}`` for Accept / Maybe / Decline (DESIGN.md 1.2), or None when the
+    recipient is not an attendee of the event (the RSVP page could only refuse them).
+
+    The token expires after the event's last occurrence plus the grace period.
+    """
+    if event.attendee(attendee) is None:
+        return None
+    expires_at = rsvp_token_expiry(last_end=last_end(message.events))
+    token = rsvp_token_make(
+        uid=event.uid,
+        attendee=attendee,
+        organizer=organizer,
+        recurrence_id=recurrence_key(event.recurrence_id)
+        if message.master is None and event.recurrence_id is not None
+        else None,
+        expires_at=expires_at,
+    )
+    base = f"{settings.APP_URL}/rsvp/?"
+    return {
+        action.value: base + urlencode({"token": token, "action": action.value})
+        for action in RsvpAction
+    }
+
+
+# --- Text hygiene -------------------------------------------------------------------------------
+
+
+def plain_line(value: str) -> str:
+    """Calendar text for one line: control characters become spaces, runs of space one."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", value).split())
+
+
+def name_text(value: str) -> str:
+    return plain_line(value)[:NAME_MAX_CHARS]
+
+
+def description_text(value: str) -> tuple[str, bool]:
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    if len(text) > DESCRIPTION_MAX_CHARS:
+        return text[:DESCRIPTION_MAX_CHARS].rstrip() + "…", True
+    return text, False

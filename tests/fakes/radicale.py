@@ -12,6 +12,7 @@ objects back over HTTP, so tests check what a client of the server would see.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import sys
@@ -103,13 +104,11 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"Radicale did not answer within {START_TIMEOUT_SECONDS} s")
 
 
-@pytest.fixture(scope="session")
-def radicale_server() -> Iterator[RadicaleServer]:
-    folder = Path(tempfile.mkdtemp(prefix="convoke-radicale-"))
-    username = "organizer"
-    password = secrets.token_urlsafe(16)
-    htpasswd = folder / "users"
-    htpasswd.write_text(f"{username}:{password}\n", encoding="utf-8")
+@contextlib.contextmanager
+def radicale_running(folder: Path, htpasswd: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``python -m radicale`` on a free 127.0.0.1 port with plain-text htpasswd users,
+    owner-only rights and its collections under ``folder``; yield (base URL, process) once it
+    answers, and stop it afterwards."""
     port = free_port()
     command = [
         sys.executable,
@@ -137,7 +136,7 @@ def radicale_server() -> Iterator[RadicaleServer]:
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_up(url, process)
-        yield RadicaleServer(url=url, username=username, password=password, process=process)
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -146,3 +145,14 @@ def radicale_server() -> Iterator[RadicaleServer]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def radicale_server() -> Iterator[RadicaleServer]:
+    folder = Path(tempfile.mkdtemp(prefix="convoke-radicale-"))
+    username = "organizer"
+    password = secrets.token_urlsafe(16)
+    htpasswd = folder / "users"
+    htpasswd.write_text(f"{username}:{password}\n", encoding="utf-8")
+    with radicale_running(folder, htpasswd) as (url, process):
+        yield RadicaleServer(url=url, username=username, password=password, process=process)

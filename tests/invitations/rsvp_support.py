@@ -20,7 +20,6 @@ import base64
 import datetime as dt
 import secrets
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,7 +37,7 @@ from caldav.calendarobjectresource import Event as DAVEvent
 from caldav.davclient import DAVClient
 
 from tests.conftest import free_port
-from tests.fakes.radicale import _wait_until_up
+from tests.fakes.radicale import radicale_running
 from tests.scheduling.itip import fold
 
 ORGANIZER_NAME = "Alice Martin"
@@ -118,42 +117,8 @@ def radicale_accounts() -> Iterator[RadicaleAccounts]:
     folder = Path(tempfile.mkdtemp(prefix="convoke-rsvp-radicale-"))
     htpasswd = folder / "users"
     htpasswd.write_text("", encoding="utf-8")
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "radicale",
-        "--config",
-        "",
-        "--server-hosts",
-        f"127.0.0.1:{port}",
-        "--auth-type",
-        "htpasswd",
-        "--auth-htpasswd-filename",
-        str(htpasswd),
-        "--auth-htpasswd-encryption",
-        "plain",
-        "--rights-type",
-        "owner_only",
-        "--storage-filesystem-folder",
-        str(folder / "collections"),
-        "--logging-level",
-        "warning",
-    ]
-    log = (folder / "radicale.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, process)
+    with radicale_running(folder, htpasswd) as (url, process):
         yield RadicaleAccounts(url=url, htpasswd=htpasswd, process=process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def point_convoke_at(settings: Any, account: Account, *, url: str | None = None) -> None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import threading
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -402,7 +403,27 @@ def _zoneinfo(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
-_CUSTOM_ZONES: dict[bytes, dt.tzinfo | None] = {}
+class _BoundedCache:
+    """A process-wide memo of at most ``size`` entries, safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self._data: dict[Any, Any] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                return self._data[key]
+        value = build()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self._size:
+                self._data.pop(next(iter(self._data)))
+        return value
+
+
+_CUSTOM_ZONES = _BoundedCache(256)
 
 
 def _custom_zone(component: Any) -> dt.tzinfo | None:
@@ -413,14 +434,14 @@ def _custom_zone(component: Any) -> dt.tzinfo | None:
         key = hashlib.sha256(component.to_ical()).digest()
     except _LIBRARY_ERRORS:
         return None
-    if key not in _CUSTOM_ZONES:
+
+    def build() -> dt.tzinfo | None:
         try:
-            _CUSTOM_ZONES[key] = component.to_tz(lookup_tzid=False)
+            return component.to_tz(lookup_tzid=False)
         except _LIBRARY_ERRORS:
-            _CUSTOM_ZONES[key] = None
-        if len(_CUSTOM_ZONES) > 256:
-            _CUSTOM_ZONES.pop(next(iter(_CUSTOM_ZONES)))
-    return _CUSTOM_ZONES[key]
+            return None
+
+    return _CUSTOM_ZONES.get_or_build(key, build)
 
 
 def _event_from_component(component: Any, context: _ZoneContext, text: str) -> Event:
@@ -870,19 +891,17 @@ def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date)
     if _well_formed(component):
         return component
     key = (hashlib.sha256(component.to_ical()).digest(), first, last)
-    if key not in _REWRITTEN_ZONES:
+
+    def build() -> Any:
         try:
-            _REWRITTEN_ZONES[key] = icalendar.Timezone.from_tzinfo(
-                zone, tzid=tzid, first_date=first, last_date=last
-            )
+            return icalendar.Timezone.from_tzinfo(zone, tzid=tzid, first_date=first, last_date=last)
         except _LIBRARY_ERRORS:
-            _REWRITTEN_ZONES[key] = None
-        if len(_REWRITTEN_ZONES) > 256:
-            _REWRITTEN_ZONES.pop(next(iter(_REWRITTEN_ZONES)))
-    return _REWRITTEN_ZONES[key]
+            return None
+
+    return _REWRITTEN_ZONES.get_or_build(key, build)
 
 
-_REWRITTEN_ZONES: dict[tuple[bytes, dt.date, dt.date], Any] = {}
+_REWRITTEN_ZONES = _BoundedCache(256)
 
 
 def _well_formed(component: Any) -> bool:

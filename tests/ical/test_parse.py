@@ -434,24 +434,26 @@ END:VEVENT"""
 def test_parsing_from_many_threads_at_once_gives_the_same_events() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    def body(offset_hours: int) -> bytes:
+    def body(minutes: int) -> bytes:
+        offset = f"+{minutes // 60:02d}{minutes % 60:02d}"
         return vcalendar(
             f"""BEGIN:VTIMEZONE
 TZID:Customized Time Zone
 BEGIN:STANDARD
 DTSTART:16010101T000000
-TZOFFSETFROM:+{offset_hours:02d}00
-TZOFFSETTO:+{offset_hours:02d}00
+TZOFFSETFROM:{offset}
+TZOFFSETTO:{offset}
 END:STANDARD
 END:VTIMEZONE
 BEGIN:VEVENT
-UID:t{offset_hours}@example.org
+UID:t{minutes}@example.org
 DTSTART;TZID=Customized Time Zone:20260310T100000
 END:VEVENT"""
         )
 
-    # More distinct zones than the cache keeps, so threads also evict while others read.
-    bodies = [body(hours % 13) for hours in range(300)]
+    # 300 distinct definitions, more than the cache keeps (256): threads also evict entries
+    # while others read.
+    bodies = [body(minutes) for minutes in range(300)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         offsets = list(pool.map(lambda b: parse_itip(b).primary.start.utcoffset(), bodies))
-    assert offsets == [dt.timedelta(hours=hours % 13) for hours in range(300)]
+    assert offsets == [dt.timedelta(minutes=minutes) for minutes in range(300)]

@@ -100,7 +100,7 @@ def email_build(
     message = parse_itip(body)
     sender_address = _address(sender, "sender")
     recipient_address = _address(recipient, "recipient")
-    event = _main_event(message, itip_method)
+    event = message.primary
     previous = _previous_event(previous_body, event)
     kind = email_kind(method=itip_method, event=event, previous_known=previous is not None)
     # The organizer named in the data when it is a usable address, else the party the
@@ -183,10 +183,6 @@ def _address_or_none(value: str) -> str | None:
         return _address(value, "organizer")
     except ValueError:
         return None
-
-
-def _main_event(message: ITipMessage, method: Method) -> Event:
-    return message.primary
 
 
 def _previous_event(previous_body: bytes | None, event: Event) -> Event | None:
@@ -279,12 +275,17 @@ def _from_header(display_name: str) -> str:
 
 
 def _message_id(value: str) -> str:
-    text = plain_line(value).replace(" ", "")
-    if not text:
+    """``<id>`` with only the characters of RFC 5322's msg-id (no way to smuggle a header)."""
+    first_line = (value.strip().splitlines() or [""])[0]
+    inner = "".join(c for c in first_line.strip().strip("<>") if c in _MSG_ID_CHARACTERS)[:240]
+    if not inner:
         raise ValueError("message_id is empty")
-    if not (text.startswith("<") and text.endswith(">")):
-        text = f"<{text.strip('<>')}>"
-    return text[:250]
+    return f"<{inner}>"
+
+
+_MSG_ID_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~.@-"
+)
 
 
 def _calendar_part(message: ITipMessage, method: Method) -> email.message.MIMEPart:

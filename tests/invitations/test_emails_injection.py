@@ -107,7 +107,7 @@ def test_recipient_with_line_breaks_or_no_address_is_refused(value: str) -> None
 def test_message_id_with_line_breaks_stays_one_header() -> None:
     message, _raw = build(request(), message_id="<abc@x>\r\nBcc: victim@evil.example")
     assert message["Bcc"] is None
-    assert message["Message-ID"].startswith("<abc@x>")
+    assert message["Message-ID"] == "<abc@x>"
 
 
 def test_html_and_script_in_description_are_escaped_in_html() -> None:

@@ -258,3 +258,17 @@ def test_check_deploy_finds_no_convoke_problem_on_a_good_installation(tmp_path: 
         tmp_path,
     )
     assert "convoke." not in result.stdout + result.stderr
+
+
+def test_translations_check_fails_when_a_key_used_by_the_email_code_is_missing(
+    settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    code_key = sorted(translations.CODE_KEYS - checks._template_keys())[0]
+    data = _bundled()
+    del data["fr"][code_key]
+    path = tmp_path / "translations.json"
+    path.write_text(json.dumps(data))
+    settings.TRANSLATIONS_JSON_PATH = path
+    messages = checks.check_translations()
+    assert _ids(messages) == ["convoke.E007"]
+    assert "'fr'" in messages[0].msg and code_key in messages[0].msg

@@ -267,6 +267,13 @@ BOOKING_MAX_DAYS_AHEAD: int = env.int("BOOKING_MAX_DAYS_AHEAD", default=366)
 BOOKING_SYNC_MAX_RETRIES: int = env.int("BOOKING_SYNC_MAX_RETRIES", default=8)
 BOOKING_SYNC_BACKOFF_SECONDS: float = env.float("BOOKING_SYNC_BACKOFF_SECONDS", default=30.0)
 CALDAV_TIMEOUT_SECONDS: float = env.float("CALDAV_TIMEOUT_SECONDS", default=20.0)
+# Push notifications (gcal_push): the lifetime asked for new watch channels (Google may grant
+# less), and how often every watched calendar is synced anyway, since Google drops some
+# notifications.
+GOOGLE_CHANNEL_TTL_SECONDS: int = env.int("GOOGLE_CHANNEL_TTL_SECONDS", default=7 * 24 * 3600)
+GOOGLE_SYNC_RECONCILE_MINUTES: float = env.float("GOOGLE_SYNC_RECONCILE_MINUTES", default=30.0)
+if GOOGLE_SYNC_RECONCILE_MINUTES <= 0:
+    raise ImproperlyConfigured("GOOGLE_SYNC_RECONCILE_MINUTES must be a positive number.")
 
 # --- Celery -----------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/, which needs no server.
@@ -302,6 +309,17 @@ CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
 CELERY_BEAT_SCHEDULE["scheduling-refused-callbacks-prune"] = {
     "task": "scheduling.tasks.refused_callbacks_prune_task",
     "schedule": 3600.0,
+}
+# Hourly renewal of watch channels expiring within 24 hours: the window spans many runs,
+# so a missed or failed run never lets a channel lapse.
+CELERY_BEAT_SCHEDULE["gcal-push-channels-renew"] = {
+    "task": "gcal_push.tasks.channels_renew_task",
+    "schedule": 3600.0,
+    "kwargs": {"within_hours": 24},
+}
+CELERY_BEAT_SCHEDULE["gcal-push-calendars-reconcile"] = {
+    "task": "gcal_push.tasks.calendars_reconcile_task",
+    "schedule": GOOGLE_SYNC_RECONCILE_MINUTES * 60.0,
 }
 
 # --- REST framework ---------------------------------------------------------------------------

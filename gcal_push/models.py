@@ -92,6 +92,19 @@ class GoogleCalendarChannel(models.Model):
                 condition=~Q(state=ChannelState.ACTIVE) | ~Q(resource_id=""),
                 name="gcal_channel_active_has_resource",
             ),
+            # At most one channel being created and one active channel per calendar: two
+            # concurrent creations or renewals can never both succeed. During a renewal the
+            # old channel is set retiring before its successor becomes active.
+            models.UniqueConstraint(
+                fields=["calendar"],
+                condition=Q(state=ChannelState.PENDING),
+                name="gcal_channel_one_pending_per_calendar",
+            ),
+            models.UniqueConstraint(
+                fields=["calendar"],
+                condition=Q(state=ChannelState.ACTIVE),
+                name="gcal_channel_one_active_per_calendar",
+            ),
         ]
         indexes = [
             models.Index(fields=["state", "expiration"], name="gcal_channel_state_exp"),

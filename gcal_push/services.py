@@ -1,27 +1,105 @@
-"""Watch channels of default Google calendars (DESIGN.md 1.4): the interface the booking code calls.
+"""Google push notifications: the entry points the rest of Convoke calls (DESIGN.md 1.4).
 
-A channel exists exactly for each connected Google calendar that is some schedule's calendar.
-:func:`calendars.services.schedule_update` calls :func:`calendar_watch_start` for a calendar
-that became a schedule's calendar and :func:`calendar_watch_stop` for one that stopped being
-one; the Google account services call :func:`calendar_watch_stop` when an account is
-disconnected or its grant revoked. Both are called after the change committed.
+A watch channel exists exactly for each connected Google calendar that is some active
+schedule's calendar.
 
-For now these only record the call in the log: channel creation, renewal and the webhook are
-built with the push notifications, which replace this module.
+* :func:`calendar_watch_start` / :func:`calendar_watch_stop`: called by the booking code after
+  a schedule's calendar changed, or an account was disconnected (after the change committed).
+  They enqueue :func:`channel_create` / :func:`channel_teardown`, which talk to Google.
+* :func:`channel_create`: a channel for one calendar, written ``pending`` before
+  ``events.watch`` is called; its first sync takes the initial sync token with a full
+  listing. Idempotent; a failure leaves no live channel behind.
+* :func:`channel_teardown`: stops the channels of a calendar that is no longer to be watched
+  (``channels.stop``; 404 means done).
+* :func:`channels_maintain`: the hourly beat task's work: renewal, then cleanup and backfill.
+* :func:`calendars_reconcile`: the periodic sync of every watched calendar, since Google
+  drops some notifications (guides/push).
+* :func:`calendar_grant_revoked`: the account's grant was revoked: tear down and mark.
+
+The batch engine is :mod:`gcal_push.channels`, the webhook's work :mod:`gcal_push.notifications`,
+the sync :mod:`gcal_push.sync`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+
+from gcal_push import selectors
+from gcal_push.channels import (
+    ChannelRunSummary,
+    channels_backfill,
+    channels_renew,
+    channels_teardown,
+    grant_revoked_mark,
+)
+from gcal_push.notifications import calendar_syncs_request
 
 logger = logging.getLogger(__name__)
 
+RENEWAL_WINDOW = dt.timedelta(hours=24)
+RECONCILE_BATCH_SIZE = 500
+
 
 def calendar_watch_start(*, calendar_id: int) -> None:
-    """Make sure a watch channel exists for this calendar (no-op until push is built)."""
-    logger.info("google watch start requested calendar=%s (not implemented yet)", calendar_id)
+    """Make sure the calendar gets a watch channel, if it is one to watch (after commit)."""
+    from gcal_push.tasks import channel_create_task
+
+    channel_create_task.delay_on_commit(calendar_id)
 
 
 def calendar_watch_stop(*, calendar_id: int) -> None:
-    """Stop this calendar's watch channels (no-op until push is built)."""
-    logger.info("google watch stop requested calendar=%s (not implemented yet)", calendar_id)
+    """Stop the calendar's channels, if it is no longer one to watch (after commit)."""
+    from gcal_push.tasks import channel_teardown_task
+
+    channel_teardown_task.delay_on_commit(calendar_id)
+
+
+def channel_create(*, calendar_id: int) -> ChannelRunSummary:
+    """A watch channel for one calendar, unless it has one or must not be watched."""
+    summary = channels_backfill(calendar_ids=[calendar_id], concurrency=1)
+    logger.info("google channel create calendar=%s %s", calendar_id, summary.as_dict())
+    return summary
+
+
+def channel_teardown(*, calendar_id: int) -> ChannelRunSummary:
+    """Stop the live channels of one calendar, if it must no longer be watched."""
+    summary = channels_teardown(calendar_ids=[calendar_id], concurrency=1)
+    logger.info("google channel teardown calendar=%s %s", calendar_id, summary.as_dict())
+    return summary
+
+
+def channels_maintain(*, within: dt.timedelta = RENEWAL_WINDOW) -> ChannelRunSummary:
+    """Renew what expires within ``within``, stop channels no schedule needs, and create the
+    channels that are missing (a failed creation is retried here within the hour)."""
+    summary = channels_renew(within=within)
+    summary.merge(channels_teardown())
+    summary.merge(channels_backfill())
+    logger.info("google channels maintained %s", summary.as_dict())
+    return summary
+
+
+def calendars_reconcile(*, batch_size: int = RECONCILE_BATCH_SIZE) -> int:
+    """Request a sync of every calendar with an active channel, and of every calendar Google
+    refuses to watch. Coalesces with pending syncs; constant queries per batch. Returns the
+    number of syncs enqueued."""
+    enqueued = 0
+    last_pk = 0
+    candidates = selectors.calendars_to_reconcile()
+    while True:
+        batch = list(
+            candidates.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            break
+        last_pk = batch[-1]
+        enqueued += calendar_syncs_request(batch)
+    logger.info("google reconciliation syncs enqueued=%d", enqueued)
+    return enqueued
+
+
+def calendar_grant_revoked(*, calendar_id: int) -> None:
+    """Google refused the account's refresh token: tear its channels down and mark it."""
+    grant_revoked_mark({calendar_id})

@@ -36,3 +36,49 @@ def calendar_sync_task(self, calendar_id: int) -> str:  # type: ignore[no-untype
         return str(calendar_sync(calendar_id=calendar_id).outcome)
     except TransientProviderError as exc:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc)) from exc
+
+
+CHANNEL_MAX_RETRIES = 6
+
+
+def _retry_when_worth_it(task, summary) -> None:  # type: ignore[no-untyped-def]
+    """Retry a one-calendar channel operation that another run was busy with, or that hit a
+    transient Google error."""
+    if summary.busy or summary.transient_failures:
+        raise task.retry(countdown=retry_countdown(task.request.retries))
+
+
+@shared_task(bind=True, max_retries=CHANNEL_MAX_RETRIES, ignore_result=True)
+def channel_create_task(self, calendar_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from gcal_push.services import channel_create
+
+    summary = channel_create(calendar_id=calendar_id)
+    _retry_when_worth_it(self, summary)
+    return summary.as_dict()
+
+
+@shared_task(bind=True, max_retries=CHANNEL_MAX_RETRIES, ignore_result=True)
+def channel_teardown_task(self, calendar_id: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from gcal_push.services import channel_teardown
+
+    summary = channel_teardown(calendar_id=calendar_id)
+    _retry_when_worth_it(self, summary)
+    return summary.as_dict()
+
+
+@shared_task(ignore_result=True)
+def channels_renew_task(within_hours: float = 24.0) -> dict[str, int]:
+    """Beat, hourly: renewal with a window of many periods, then cleanup and backfill."""
+    import datetime as dt
+
+    from gcal_push.services import channels_maintain
+
+    return channels_maintain(within=dt.timedelta(hours=within_hours)).as_dict()
+
+
+@shared_task(ignore_result=True)
+def calendars_reconcile_task() -> int:
+    """Beat, every GOOGLE_SYNC_RECONCILE_MINUTES: sync every watched calendar anyway."""
+    from gcal_push.services import calendars_reconcile
+
+    return calendars_reconcile()

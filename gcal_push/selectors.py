@@ -1,0 +1,76 @@
+"""Reads of Google push: which calendars must be watched, which channels are due.
+
+DESIGN.md 1.4: a watch channel exists exactly for each connected Google calendar that is the
+calendar of some active schedule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from calendars.models import Calendar, Provider, Schedule
+from gcal_push.models import (
+    ChannelState,
+    GoogleCalendarChannel,
+    GoogleCalendarSyncState,
+)
+
+# A channel left pending this long belongs to a run that died between storing the row and
+# storing the watch response.
+PENDING_STALE = dt.timedelta(minutes=10)
+
+
+def calendars_to_watch() -> QuerySet[Calendar]:
+    """Connected Google calendars with a usable grant that some active schedule uses."""
+    return Calendar.objects.filter(
+        provider=Provider.GOOGLE,
+        connected=True,
+        google_account__isnull=False,
+        google_account__revoked=False,
+    ).filter(Exists(Schedule.objects.filter(calendar=OuterRef("pk"), active=True)))
+
+
+def calendars_lacking_channel() -> QuerySet[Calendar]:
+    """Calendars to watch without a pending or active channel, whose watch Google has not
+    refused for good and whose grant is not known to be revoked."""
+    # A pending channel older than PENDING_STALE was left by a run that died: it does not count.
+    fresh_since = timezone.now() - PENDING_STALE
+    live = GoogleCalendarChannel.objects.filter(calendar=OuterRef("pk")).filter(
+        Q(state=ChannelState.ACTIVE) | Q(state=ChannelState.PENDING, created_at__gte=fresh_since)
+    )
+    given_up = GoogleCalendarSyncState.objects.filter(calendar=OuterRef("pk")).filter(
+        Q(watch_unsupported=True) | Q(grant_revoked_at__isnull=False)
+    )
+    return calendars_to_watch().exclude(Exists(live)).exclude(Exists(given_up))
+
+
+def channels_due(*, cutoff: dt.datetime) -> QuerySet[GoogleCalendarChannel]:
+    """Active channels expiring before ``cutoff`` (or of unknown expiration), and retiring
+    channels whose stop has not gone through yet."""
+    return GoogleCalendarChannel.objects.filter(
+        Q(state=ChannelState.ACTIVE, expiration__lt=cutoff)
+        | Q(state=ChannelState.ACTIVE, expiration__isnull=True)
+        | Q(state=ChannelState.RETIRING)
+    )
+
+
+def channels_orphaned() -> QuerySet[GoogleCalendarChannel]:
+    """Live channels of calendars that must no longer be watched."""
+    return GoogleCalendarChannel.objects.live().exclude(
+        calendar_id__in=calendars_to_watch().values("pk")
+    )
+
+
+def calendars_to_reconcile() -> QuerySet[GoogleCalendarSyncState]:
+    """Sync states of the calendars the periodic reconciliation syncs: those with an active
+    channel, and those that Google refuses to watch (periodic sync is all they get)."""
+    active = GoogleCalendarChannel.objects.filter(
+        calendar=OuterRef("calendar"), state=ChannelState.ACTIVE
+    )
+    return GoogleCalendarSyncState.objects.filter(grant_revoked_at__isnull=True).filter(
+        Q(Exists(active))
+        | Q(watch_unsupported=True, calendar__in=calendars_to_watch().values("pk"))
+    )

@@ -27,6 +27,7 @@ from tests.calendars.test_bookings_google import slot
 from tests.factories import (
     BookingFactory,
     CalendarFactory,
+    GoogleCalendarFactory,
     ScheduleFactory,
 )
 from tests.fakes.google_calendar import FakeGoogleCalendar
@@ -299,6 +300,41 @@ def test_calendars_list_shows_only_own_calendars_when_listed(
     mine = CalendarFactory(owner=setup.user)
     ids = {c["id"] for c in owner_client.get("/api/v1.0/calendars/").json()}
     assert ids == {setup.calendar.pk, mine.pk}
+
+
+def test_schedule_calendar_change_moves_the_watch_channel_when_updated(
+    setup: GoogleSetup,
+    schedule: Schedule,
+    owner_client: Client,
+    google_fake: FakeGoogleCalendar,
+    commit: Commit,
+    settings,  # type: ignore[no-untyped-def]
+) -> None:
+    settings.GOOGLE_WEBHOOK_URL = "https://convoke.example.org/webhooks/google-calendar/"
+    other_id = "team@group.calendar.google.com"
+    google_fake.calendar_add(calendar_id=other_id, subject=setup.subject)
+    other = GoogleCalendarFactory(
+        owner=setup.user, google_account=setup.account, remote_id=other_id
+    )
+
+    def move_to(calendar_id: int) -> dict[str, Any]:
+        with commit():
+            response = owner_client.patch(
+                f"/api/v1.0/schedules/{schedule.slug}/",
+                data={"calendar": calendar_id, "auto_confirm": True},
+                content_type="application/json",
+            )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    assert move_to(setup.calendar.pk)["calendar"] == setup.calendar.pk  # unchanged
+    assert google_fake.requests_for("events.watch") == []
+    moved = move_to(other.pk)
+    assert moved["calendar"] == other.pk and moved["auto_confirm"]
+    assert [c.calendar_id for c in google_fake.live_channels()] == [other_id]
+    move_to(setup.calendar.pk)
+    assert [c.calendar_id for c in google_fake.live_channels()] == [setup.calendar.remote_id]
+    assert len(google_fake.requests_for("channels.stop")) == 1
 
 
 def test_schedule_update_refuses_another_users_calendar_when_patched(

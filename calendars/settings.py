@@ -274,6 +274,8 @@ GOOGLE_CHANNEL_TTL_SECONDS: int = env.int("GOOGLE_CHANNEL_TTL_SECONDS", default=
 GOOGLE_SYNC_RECONCILE_MINUTES: float = env.float("GOOGLE_SYNC_RECONCILE_MINUTES", default=30.0)
 if GOOGLE_SYNC_RECONCILE_MINUTES <= 0:
     raise ImproperlyConfigured("GOOGLE_SYNC_RECONCILE_MINUTES must be a positive number.")
+# A sync requested by a notification waits this long, so that the rest of a burst coalesces.
+GOOGLE_SYNC_DEBOUNCE_SECONDS: float = env.float("GOOGLE_SYNC_DEBOUNCE_SECONDS", default=2.0)
 
 # --- Celery -----------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/, which needs no server.

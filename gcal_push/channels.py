@@ -284,29 +284,33 @@ def _record_unsupported(calendar_ids: set[int]) -> None:
 
 
 def grant_revoked_mark(calendar_ids: set[int]) -> None:
-    """The accounts of these calendars lost their grant: stop watching and syncing them.
+    """The accounts of these calendars lost their grant (``invalid_grant``): stop watching
+    and syncing them.
 
-    Channels cannot be stopped at Google without a grant; they are stopped here (the webhook
-    ignores them) and expire at Google. The accounts and every calendar of theirs are marked
-    disconnected, so the subscriber sees that they must reconnect.
+    The booking code records the revocation once per account (account and calendars marked
+    disconnected, the subscriber emailed). Channels cannot be stopped at Google without a
+    grant: they are stopped here (the webhook ignores them) and expire at Google.
     """
     if not calendar_ids:
         return
+    from calendars.google_oauth import google_account_revoked_record
+
     now = timezone.now()
-    account_ids = list(
-        Calendar.objects.filter(pk__in=list(calendar_ids), google_account__isnull=False)
-        .values_list("google_account_id", flat=True)
-        .distinct()
+    account_ids = sorted(
+        set(
+            Calendar.objects.filter(
+                pk__in=list(calendar_ids), google_account__isnull=False
+            ).values_list("google_account_id", flat=True)
+        )
+    )
+    for account_id in account_ids:
+        google_account_revoked_record(account_id=account_id)
+    affected_ids = list(
+        Calendar.objects.filter(
+            Q(pk__in=list(calendar_ids)) | Q(google_account_id__in=account_ids)
+        ).values_list("pk", flat=True)
     )
     with transaction.atomic():
-        GoogleAccount.objects.filter(pk__in=account_ids, revoked=False).update(
-            revoked=True, revoked_at=now
-        )
-        affected = Calendar.objects.filter(
-            Q(pk__in=list(calendar_ids)) | Q(google_account_id__in=account_ids)
-        )
-        affected_ids = list(affected.values_list("pk", flat=True))
-        affected.filter(connected=True).update(connected=False)
         GoogleCalendarChannel.objects.live().filter(calendar_id__in=affected_ids).update(
             state=ChannelState.STOPPED, stopped_at=now
         )
@@ -443,6 +447,10 @@ def _channels_store(
             GoogleCalendarChannel.objects.filter(pk__in=[ch.pk for ch in activated]).update(
                 state=ChannelState.ACTIVE
             )
+            # A reconnected account's calendars are watched again.
+            GoogleCalendarSyncState.objects.filter(
+                pk__in=[ch.calendar_id for ch in activated], grant_revoked_at__isnull=False
+            ).update(grant_revoked_at=None)
         if abandoned:
             GoogleCalendarChannel.objects.filter(pk__in=[ch.pk for ch in abandoned]).update(
                 state=ChannelState.STOPPED, stopped_at=now
@@ -675,13 +683,14 @@ def _stop_channels(
     failures: dict[int, str] = {}
     revoked: set[int] = set()
     for channel, result in zip(channels, results, strict=True):
-        if result.outcome in (CallOutcome.OK, CallOutcome.GONE):
+        if result.outcome in (CallOutcome.OK, CallOutcome.GONE, CallOutcome.REVOKED):
+            # Without a grant a channel cannot be stopped at Google: it is stopped here (the
+            # webhook ignores it) and expires there.
             stopped.append(channel.pk)
             if channel not in counted:
                 summary.stopped += 1
-        elif result.outcome == CallOutcome.REVOKED:
-            revoked.add(channel.calendar_id)
-            summary.fail(channel.calendar_id, result.reason)
+            if result.outcome == CallOutcome.REVOKED:
+                revoked.add(channel.calendar_id)
         else:
             failures[channel.calendar_id] = f"stop: {result.reason}"
             summary.fail(channel.calendar_id, f"stop: {result.reason}", transient=result.transient)
@@ -698,15 +707,17 @@ def _stop_channels(
 def channels_teardown(
     *,
     calendar_ids: Sequence[int] | None = None,
+    force: bool = False,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressCallback | None = None,
 ) -> ChannelRunSummary:
-    """Stop the live channels of calendars that must no longer be watched (or of
-    ``calendar_ids`` only, if they must no longer be watched)."""
+    """Stop the live channels of calendars that must no longer be watched (of
+    ``calendar_ids`` only when given; with ``force``, whether or not they are to be watched:
+    the caller decided, as when an account is being disconnected)."""
     summary = ChannelRunSummary(dry_run=dry_run)
-    candidates = selectors.channels_orphaned()
+    candidates = GoogleCalendarChannel.objects.live() if force else selectors.channels_orphaned()
     if calendar_ids is not None:
         candidates = candidates.filter(calendar_id__in=list(calendar_ids))
     total = candidates.count()
@@ -726,14 +737,16 @@ def channels_teardown(
             summary.stopped += len(batch)
             lines = tuple(f"would stop channel {pk} of calendar {cal}" for pk, cal in batch)
         else:
-            summary.merge(_teardown_batch(batch, concurrency=concurrency))
+            summary.merge(_teardown_batch(batch, force=force, concurrency=concurrency))
         done += len(batch)
         if progress is not None:
             progress(BatchProgress(done=done, total=total, summary=summary, lines=lines))
     return summary
 
 
-def _teardown_batch(rows: list[tuple[int, int]], *, concurrency: int) -> ChannelRunSummary:
+def _teardown_batch(
+    rows: list[tuple[int, int]], *, force: bool, concurrency: int
+) -> ChannelRunSummary:
     summary = ChannelRunSummary()
     owner = uuid.uuid4().hex
     calendar_ids = {calendar_id for _, calendar_id in rows}
@@ -745,7 +758,7 @@ def _teardown_batch(rows: list[tuple[int, int]], *, concurrency: int) -> Channel
         summary.busy += busy
         # Re-read under the claim: the calendar may have become a schedule's calendar again.
         channels = list(
-            selectors.channels_orphaned()
+            (GoogleCalendarChannel.objects.live() if force else selectors.channels_orphaned())
             .filter(pk__in=[pk for pk, calendar_id in rows if calendar_id in claimed])
             .select_related("calendar__google_account")
             .order_by("pk")

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -243,11 +244,13 @@ def calendar_syncs_request(calendar_ids: Iterable[int]) -> int:
 def _enqueue_sync(*, calendar_id: int, claimed_at: dt.datetime) -> None:
     from gcal_push.tasks import calendar_sync_task
 
+    # A short delay lets the rest of a burst coalesce into this sync before it lists.
+    countdown = settings.GOOGLE_SYNC_DEBOUNCE_SECONDS or None
     if transaction.get_connection().in_atomic_block:
-        calendar_sync_task.delay_on_commit(calendar_id)
+        calendar_sync_task.apply_async_on_commit((calendar_id,), countdown=countdown)
         return
     try:
-        calendar_sync_task.delay(calendar_id)
+        calendar_sync_task.apply_async((calendar_id,), countdown=countdown)
     except (KombuError, OSError):
         # The dirty mark stands (the periodic reconciliation will sync); give the claim
         # back so that the next notification tries to enqueue again.

@@ -35,16 +35,16 @@ def calendars_to_watch() -> QuerySet[Calendar]:
 
 def calendars_lacking_channel() -> QuerySet[Calendar]:
     """Calendars to watch without a pending or active channel, whose watch Google has not
-    refused for good and whose grant is not known to be revoked."""
+    refused for good (a revoked grant already excludes the calendar from those to watch)."""
     # A pending channel older than PENDING_STALE was left by a run that died: it does not count.
     fresh_since = timezone.now() - PENDING_STALE
     live = GoogleCalendarChannel.objects.filter(calendar=OuterRef("pk")).filter(
         Q(state=ChannelState.ACTIVE) | Q(state=ChannelState.PENDING, created_at__gte=fresh_since)
     )
-    given_up = GoogleCalendarSyncState.objects.filter(calendar=OuterRef("pk")).filter(
-        Q(watch_unsupported=True) | Q(grant_revoked_at__isnull=False)
+    refused = GoogleCalendarSyncState.objects.filter(
+        calendar=OuterRef("pk"), watch_unsupported=True
     )
-    return calendars_to_watch().exclude(Exists(live)).exclude(Exists(given_up))
+    return calendars_to_watch().exclude(Exists(live)).exclude(Exists(refused))
 
 
 def channels_due(*, cutoff: dt.datetime) -> QuerySet[GoogleCalendarChannel]:
@@ -70,7 +70,7 @@ def calendars_to_reconcile() -> QuerySet[GoogleCalendarSyncState]:
     active = GoogleCalendarChannel.objects.filter(
         calendar=OuterRef("calendar"), state=ChannelState.ACTIVE
     )
-    return GoogleCalendarSyncState.objects.filter(grant_revoked_at__isnull=True).filter(
+    return GoogleCalendarSyncState.objects.filter(
         Q(Exists(active))
         | Q(watch_unsupported=True, calendar__in=calendars_to_watch().values("pk"))
     )

@@ -3,14 +3,15 @@
 A watch channel exists exactly for each connected Google calendar that is some active
 schedule's calendar.
 
-* :func:`calendar_watch_start` / :func:`calendar_watch_stop`: called by the booking code after
-  a schedule's calendar changed, or an account was disconnected (after the change committed).
-  They enqueue :func:`channel_create` / :func:`channel_teardown`, which talk to Google.
+* :func:`calendar_watch_start` / :func:`calendar_watch_stop`: called by the booking code when
+  a schedule's calendar changed (after the commit), or an account is being disconnected.
+  The first enqueues :func:`channel_create`; the second runs :func:`channel_teardown` at once,
+  while the grant still works.
 * :func:`channel_create`: a channel for one calendar, written ``pending`` before
   ``events.watch`` is called; its first sync takes the initial sync token with a full
   listing. Idempotent; a failure leaves no live channel behind.
-* :func:`channel_teardown`: stops the channels of a calendar that is no longer to be watched
-  (``channels.stop``; 404 means done).
+* :func:`channel_teardown`: stops the channels of a calendar (``channels.stop``, with the
+  adapter's retries; 404 means done).
 * :func:`channels_maintain`: the hourly beat task's work: renewal, then cleanup and backfill.
 * :func:`calendars_reconcile`: the periodic sync of every watched calendar, since Google
   drops some notifications (guides/push).
@@ -49,10 +50,17 @@ def calendar_watch_start(*, calendar_id: int) -> None:
 
 
 def calendar_watch_stop(*, calendar_id: int) -> None:
-    """Stop the calendar's channels, if it is no longer one to watch (after commit)."""
+    """Stop the calendar's channels now, while the account's grant still works (only the
+    creator of a channel can stop it, and a disconnect revokes the grant right after).
+
+    The caller decided that the calendar is no longer to be watched. What could not be
+    stopped (a transient Google error) stays retiring and is retried by a task.
+    """
     from gcal_push.tasks import channel_teardown_task
 
-    channel_teardown_task.delay_on_commit(calendar_id)
+    summary = channel_teardown(calendar_id=calendar_id)
+    if summary.busy or summary.transient_failures:
+        channel_teardown_task.delay_on_commit(calendar_id)
 
 
 def channel_create(*, calendar_id: int) -> ChannelRunSummary:
@@ -63,8 +71,8 @@ def channel_create(*, calendar_id: int) -> ChannelRunSummary:
 
 
 def channel_teardown(*, calendar_id: int) -> ChannelRunSummary:
-    """Stop the live channels of one calendar, if it must no longer be watched."""
-    summary = channels_teardown(calendar_ids=[calendar_id], concurrency=1)
+    """Stop the live channels of one calendar (``channels.stop``; 404 means done)."""
+    summary = channels_teardown(calendar_ids=[calendar_id], force=True, concurrency=1)
     logger.info("google channel teardown calendar=%s %s", calendar_id, summary.as_dict())
     return summary
 

@@ -101,14 +101,19 @@ class HttpTransport:
 
 
 class ClientTransport:
-    """POST through Django's test client (in-process, same thread as the caller)."""
+    """POST through Django's test client, in the thread that delivers. Without a ``client``,
+    each delivery gets a fresh one: deliveries may come from the fake's request threads
+    (changes made through the API), and a test client is not meant to be shared by threads."""
 
-    def __init__(self, client: Any, path: str = WEBHOOK_PATH) -> None:
+    def __init__(self, client: Any = None, path: str = WEBHOOK_PATH) -> None:
         self.client = client
         self.path = path
 
     def __call__(self, headers: dict[str, str]) -> int:
-        response = self.client.post(self.path, data=b"", content_type="", headers=headers)
+        from django.test import Client
+
+        client = self.client or Client()
+        response = client.post(self.path, data=b"", content_type="", headers=headers)
         return int(response.status_code)
 
 

@@ -3,13 +3,18 @@ watched calendars."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun, task_prerun
 from django.utils import timezone
 from kombu import Queue
 
@@ -19,11 +24,12 @@ from calendars.providers import google as google_provider
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from tests.factories import GoogleAccountFactory, UserFactory
 from tests.fakes.google_calendar import FakeChannel, FakeGoogleCalendar
+from tests.fakes.google_push import GooglePushEmitter
 from tests.log_scan import SENSITIVE_VALUES
 
 
 class TaskQueue:
-    """A broker queue that receives the gcal_push tasks instead of running them eagerly."""
+    """A broker queue that receives the tasks instead of running them eagerly."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -38,18 +44,43 @@ class TaskQueue:
         with app.connection_for_write() as connection:
             return int(Queue(self.name, channel=connection.default_channel).purge() or 0)
 
+    def drain(self, emitter: GooglePushEmitter | None = None, *, max_tasks: int = 500) -> list[str]:
+        """Run the queued tasks in this thread, one at a time, until none is left; between
+        two tasks, deliver the notifications ``emitter`` holds (they may queue more tasks).
+        Returns the names of the tasks run. Deterministic, on any database: the tasks went
+        through the real broker, and only this thread touches the database."""
+        ran: list[str] = []
+        with app.connection_for_write() as connection:
+            queue = connection.SimpleQueue(self.name)
+            try:
+                while len(ran) < max_tasks:
+                    if emitter is not None and emitter.held:
+                        emitter.flush()
+                    try:
+                        message = queue.get(block=False)
+                    except queue.Empty:
+                        if emitter is not None and emitter.held:
+                            continue
+                        return ran
+                    name = message.headers["task"]
+                    args, kwargs, _embed = message.decode()
+                    message.ack()
+                    app.tasks[name].apply(args=args, kwargs=kwargs, task_id=message.headers["id"])
+                    ran.append(name)
+            finally:
+                queue.close()
+        raise AssertionError(f"more than {max_tasks} tasks: a loop?")
+
 
 @pytest.fixture
 def task_queue() -> Iterator[TaskQueue]:
-    """Acknowledge now, work later: tasks go through the broker to a queue of this test's own
-    (so that no other test's worker takes them), and nothing runs them unless a test starts
-    a worker on it."""
+    """Acknowledge now, work later: every task goes through the broker to a queue of this
+    test's own (so that no other test's worker takes it), and nothing runs it unless the test
+    starts a worker on it (:func:`worker_running`)."""
     queue = TaskQueue(f"convoke-test-gcal-{uuid.uuid4().hex[:12]}")
     previous_eager = app.conf.task_always_eager
     previous_routes = app.conf.task_routes
-    app.conf.update(
-        task_always_eager=False, task_routes={"gcal_push.tasks.*": {"queue": queue.name}}
-    )
+    app.conf.update(task_always_eager=False, task_routes={"*": {"queue": queue.name}})
     try:
         yield queue
     finally:
@@ -63,8 +94,8 @@ WEBHOOK_URL = "https://convoke.test/webhooks/google-calendar/"
 
 
 @pytest.fixture(scope="session")
-def push_google_server() -> Iterator[FakeGoogleCalendar]:
-    fake = FakeGoogleCalendar()
+def push_google_server() -> Iterator[PushFakeGoogleCalendar]:
+    fake = PushFakeGoogleCalendar()
     fake.start()
     SENSITIVE_VALUES.add(fake.client_secret)
     yield fake
@@ -72,7 +103,9 @@ def push_google_server() -> Iterator[FakeGoogleCalendar]:
 
 
 @pytest.fixture
-def google(push_google_server: FakeGoogleCalendar, settings: Any) -> Iterator[FakeGoogleCalendar]:
+def google(
+    push_google_server: PushFakeGoogleCalendar, settings: Any
+) -> Iterator[PushFakeGoogleCalendar]:
     """The fake Google server, emptied, with Django pointed at it and fast adapter retries."""
     push_google_server.reset()
     for name, value in push_google_server.django_settings().items():
@@ -82,6 +115,7 @@ def google(push_google_server: FakeGoogleCalendar, settings: Any) -> Iterator[Fa
     settings.GOOGLE_API_TIMEOUT_SECONDS = 5.0
     settings.BOOKING_SYNC_BACKOFF_SECONDS = 0.0
     settings.GOOGLE_INVITE_ENABLED = True
+    settings.GOOGLE_SYNC_DEBOUNCE_SECONDS = 0.0
     yield push_google_server
     push_google_server.reset()
 
@@ -204,3 +238,97 @@ def channels_seed(
             created_at=now,
         )
     return channels
+
+
+class PushFakeGoogleCalendar(FakeGoogleCalendar):
+    """The fake Google server with one more fault: while ``drop_next_pages`` is set, every
+    request for a follow-up page of ``events.list`` gets its connection closed without an
+    answer, as when a worker or the network dies between two pages."""
+
+    def __init__(self) -> None:
+        self.drop_next_pages = False
+        super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self.drop_next_pages = False
+
+    def handle(self, handler: Any) -> None:
+        if (
+            self.drop_next_pages
+            and handler.command == "GET"
+            and "/events?" in handler.path
+            and "pageToken=" in handler.path
+        ):
+            length = int(handler.headers.get("Content-Length") or 0)
+            handler.rfile.read(length)
+            handler.close_connection = True
+            return
+        super().handle(handler)
+
+
+class WorkerWatch:
+    """Counts the tasks a worker runs, through Celery's task signals (no database access, so
+    the test thread never competes with the worker for SQLite's locks)."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self._lock = threading.Lock()
+
+    def _prerun(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.started += 1
+
+    def _postrun(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.finished += 1
+
+    def __enter__(self) -> WorkerWatch:
+        task_prerun.connect(self._prerun, weak=False)
+        task_postrun.connect(self._postrun, weak=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        task_prerun.disconnect(self._prerun)
+        task_postrun.disconnect(self._postrun)
+
+
+@contextlib.contextmanager
+def worker_running(queue: TaskQueue) -> Iterator[WorkerWatch]:
+    """A real Celery worker (a thread of this process) consuming ``queue``."""
+    with (
+        WorkerWatch() as watch,
+        start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30.0,
+            queues=[queue.name],
+        ),
+    ):
+        yield watch
+
+
+def settle(
+    fake: FakeGoogleCalendar, watch: WorkerWatch, queue: TaskQueue, *, timeout: float = 30.0
+) -> None:
+    """Wait until the worker has nothing left: no task running, none queued, the fake idle
+    for a moment. Reads no database."""
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    seen: tuple[int, int] = (-1, -1)
+    while time.monotonic() < deadline:
+        idle = watch.started == watch.finished and queue.size() == 0
+        now_seen = (len(fake.requests), watch.finished)
+        if not idle or now_seen != seen:
+            quiet_since = None
+            seen = now_seen
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.5:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the worker did not settle in time")

@@ -8,8 +8,15 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from calendars.models import Calendar, GoogleAccount
+from calendars.services import schedule_update
+from gcal_push.channels import channels_teardown
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from gcal_push.services import channel_create, channel_teardown
+from gcal_push.services import (
+    calendar_watch_start,
+    calendar_watch_stop,
+    channel_create,
+    channel_teardown,
+)
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
 from tests.gcal_push.conftest import WEBHOOK_URL, TaskQueue, owner_create, watched_create
@@ -120,20 +127,33 @@ def test_create_tears_down_and_marks_the_account_when_its_grant_is_revoked(
     assert GoogleCalendarSyncState.objects.filter(grant_revoked_at__isnull=False).count() == 2
 
 
-def test_teardown_stops_channels_when_calendar_is_no_longer_a_schedules(
+def test_maintenance_stops_channels_when_calendar_is_no_longer_a_schedules(
     google: FakeGoogleCalendar, task_queue: TaskQueue
 ) -> None:
     watched = watched_create(google, owner_create(google))[0]
     channel_create(calendar_id=watched.calendar.pk)
-    assert channel_teardown(calendar_id=watched.calendar.pk).stopped == 0  # still used: kept
+    assert channels_teardown().stopped == 0  # still a schedule's calendar: kept
     assert len(live_channels(watched.calendar)) == 1
     watched.schedule.active = False
     watched.schedule.save()
-    summary = channel_teardown(calendar_id=watched.calendar.pk)
+    summary = channels_teardown()
     assert summary.stopped == 1
     assert live_channels(watched.calendar) == []
     assert google.live_channels(watched.remote_id) == []
-    # Stopping again is a no-op; Google's 404 for a stopped channel means done.
+    # Stopping again is a no-op.
+    assert channels_teardown().stopped == 0
+
+
+def test_teardown_stops_channels_at_once_when_the_caller_says_so(
+    google: FakeGoogleCalendar, task_queue: TaskQueue
+) -> None:
+    # As when an account is being disconnected: its calendars are still schedules' calendars.
+    watched = watched_create(google, owner_create(google))[0]
+    channel_create(calendar_id=watched.calendar.pk)
+    calendar_watch_stop(calendar_id=watched.calendar.pk)
+    assert live_channels(watched.calendar) == []
+    assert google.live_channels(watched.remote_id) == []
+    assert task_queue.size() == 1  # only the first sync, queued by the creation
     assert channel_teardown(calendar_id=watched.calendar.pk).stopped == 0
 
 
@@ -164,6 +184,26 @@ def test_teardown_keeps_the_channel_retiring_when_stop_fails(
     assert channel.state == ChannelState.RETIRING
     assert channel_teardown(calendar_id=watched.calendar.pk).stopped == 1
     assert google.live_channels(watched.remote_id) == []
+
+
+def test_schedule_update_moves_the_watch_when_the_calendar_changes(
+    google: FakeGoogleCalendar, settings: object
+) -> None:
+    # Eager tasks: the booking code's calls run the channel tasks after the commit.
+    owner = owner_create(google)
+    old, new = watched_create(google, owner, count=2)
+    new.schedule.delete()
+    calendar_watch_start(calendar_id=old.calendar.pk)
+    assert len(google.live_channels(old.remote_id)) == 1
+    schedule_update(schedule_id=old.schedule.pk, changes={"calendar_id": new.calendar.pk})
+    assert google.live_channels(old.remote_id) == []
+    assert len(google.live_channels(new.remote_id)) == 1
+    assert [c.state for c in GoogleCalendarChannel.objects.filter(calendar=new.calendar)] == [
+        ChannelState.ACTIVE
+    ]
+    assert [c.state for c in GoogleCalendarChannel.objects.filter(calendar=old.calendar)] == [
+        ChannelState.STOPPED
+    ]
 
 
 def test_database_refuses_a_second_active_channel_when_code_would_create_one(

@@ -123,7 +123,8 @@ def booking_attendee_answer_record(
 ) -> bool:
     """Apply the bookee's answer to their invitation (a PARTSTAT) to the booking.
 
-    DECLINED declines the booking; any other answer (ACCEPTED, TENTATIVE, ...) is recorded on
+    DECLINED declines the booking through :func:`booking_deny` (so the provider's event goes
+    too); any other answer (ACCEPTED, TENTATIVE, ...) is recorded on
     the booking and as a transition without a change of status — the subscriber still
     decides. An answer from someone other than the booking's attendee, or the same answer
     again, changes nothing. Returns whether anything was recorded.
@@ -142,12 +143,8 @@ def booking_attendee_answer_record(
         booking.attendee_partstat = partstat
         booking.save(update_fields=["attendee_partstat", "updated_at"])
         if partstat == PARTSTAT_DECLINED and ALLOWED_TRANSITIONS[booking.status]:
-            booking_transition(
-                booking_id=booking_id,
-                to_status=BookingStatus.DECLINED,
-                source=source,
-                detail={"partstat": partstat},
-            )
+            # Declining also removes the event at the provider, like any other decline.
+            booking_deny(booking_id=booking_id, source=source, detail={"partstat": partstat})
         else:
             BookingTransition.objects.create(
                 booking=booking,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from calendars.models import BookingStatus, TransitionSource
@@ -48,9 +50,20 @@ def test_transition_is_refused_when_not_allowed(start: str, target: str) -> None
     assert not booking.transitions.exists()
 
 
-def test_declined_answer_declines_the_booking_once() -> None:
+def test_declined_answer_declines_the_booking_once(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     booking = BookingFactory(attendee_email="Bob@Example.net")
-    assert booking_attendee_answer_record(
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert booking_attendee_answer_record(
+            booking_id=booking.pk,
+            attendee_email="bob@example.net",
+            partstat="declined",
+            source=TransitionSource.CALDAV_REPLY,
+        )
+    # One provider sync is scheduled after the commit (it deletes the event).
+    assert len(callbacks) == 1
+    assert not booking_attendee_answer_record(
         booking_id=booking.pk,
         attendee_email="bob@example.net",
         partstat="declined",

@@ -85,6 +85,9 @@ ROOT_URLCONF = "calendars.urls"
 WSGI_APPLICATION = "calendars.wsgi.application"
 ASGI_APPLICATION = "calendars.asgi.application"
 AUTH_USER_MODEL = "calendars.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/api/v1.0/bookings/"
+LOGOUT_REDIRECT_URL = "login"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [
@@ -122,6 +125,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+# --- Cache ------------------------------------------------------------------------------------
+# Per-process memory by default; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) when several
+# web processes must share throttling counters and cached lookups.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -288,6 +296,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
         "data_folder_out": str(_celery_dir / "queue"),
         "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
+        # kombu polls the folder once a second by default: too slow for a worker to keep up.
+        "polling_interval": 0.1,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {"visibility_timeout": 3600}

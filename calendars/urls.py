@@ -1,6 +1,7 @@
 """URL map. The addresses of DESIGN.md section 2 are fixed; each app adds its own routes."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 from calendars import booking_views, google_views, views
@@ -11,6 +12,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", views.SubscriberLoginView.as_view(), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path(
         "api/v1.0/caldav-scheduling-callback/",
         caldav_scheduling_callback,

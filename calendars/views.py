@@ -1,18 +1,22 @@
-"""Project-level views: health and metrics."""
+"""Project-level views: health, metrics and the subscribers' sign-in page."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from calendars.health import health_report
 from calendars.metrics import metrics_render
+from calendars.translations import resolve_language
 
 
 @never_cache
@@ -58,3 +62,24 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
+
+
+class SubscriberLoginView(LoginView):
+    """Sign-in for subscribers (the API's session authentication, ``/google/connect/``).
+
+    The page speaks the browser's language (Accept-Language) when Convoke has it.
+    """
+
+    template_name = "pages/login.html"
+    redirect_authenticated_user = True
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.language = resolve_language(translation.get_language_from_request(request))
+        with translation.override(self.language):
+            response = super().dispatch(request, *args, **kwargs)
+            if hasattr(response, "render"):
+                response.render()
+        return response
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "language": self.language}

@@ -17,7 +17,9 @@ One sync at a time per calendar. Two mechanisms, both in the database:
 
 A sync loops while the calendar is dirty: it clears ``dirty`` before listing, and at the end
 gives up the lease and the ``sync_pending`` claim in one ``UPDATE`` that matches only if no
-notification set ``dirty`` meanwhile; otherwise it lists again.
+notification set ``dirty`` meanwhile; otherwise it lists again — after
+``GOOGLE_SYNC_DEBOUNCE_SECONDS``, through the queue, so that a burst still arriving
+coalesces into that next listing.
 
 Calendar API references: guides/sync (sync tokens, pages, 410 ``fullSyncRequired``),
 v3/reference/events (``status``, ``attendees[].responseStatus``, ``attendees[].self``).
@@ -31,6 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
@@ -178,6 +181,7 @@ def calendar_sync(*, calendar_id: int) -> SyncReport:
     try:
         assert calendar.google_account is not None
         client = google.GoogleCalendarClient.for_account(calendar.google_account)
+        debounce = settings.GOOGLE_SYNC_DEBOUNCE_SECONDS
         for _ in range(SYNC_MAX_ROUNDS):
             report.rounds += 1
             GoogleCalendarSyncState.objects.filter(pk=calendar_id, sync_lease_owner=owner).update(
@@ -187,13 +191,17 @@ def calendar_sync(*, calendar_id: int) -> SyncReport:
             if _lease_release_if_clean(calendar_id=calendar_id, owner=owner):
                 counter_increment("convoke_google_syncs", outcome="synced")
                 return report
-        # Still dirty after SYNC_MAX_ROUNDS: hand the calendar back to the queue.
+            if debounce:
+                # Notified while listing: the burst is still arriving. List again after the
+                # debounce rather than at once, so that the rest of it coalesces too.
+                break
+        # Still dirty: hand the calendar back to the queue (it keeps its pending claim).
         GoogleCalendarSyncState.objects.filter(pk=calendar_id, sync_lease_owner=owner).update(
             sync_lease_owner="", sync_lease_expires_at=None, pending_since=timezone.now()
         )
         from gcal_push.tasks import calendar_sync_task
 
-        calendar_sync_task.delay_on_commit(calendar_id)
+        calendar_sync_task.apply_async_on_commit((calendar_id,), countdown=debounce or None)
         report.outcome = SyncOutcome.REQUEUED
         return report
     except _LeaseLost:

@@ -506,19 +506,23 @@ def _store_watch_results(
 def channels_renew(
     *,
     within: dt.timedelta,
+    calendar_ids: Sequence[int] | None = None,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: ProgressCallback | None = None,
 ) -> ChannelRunSummary:
     """Replace the active channels that expire within ``within`` (make-before-break), and
-    finish stopping the retiring ones whose stop failed earlier."""
+    finish stopping the retiring ones whose stop failed earlier (of ``calendar_ids`` only
+    when given)."""
     summary = ChannelRunSummary(dry_run=dry_run)
     cutoff = timezone.now() + within
     # Only the channels that exist now: their successors, created by this very run, may fall
     # within the window too and must not be renewed in turn.
     last_existing = GoogleCalendarChannel.objects.aggregate(last=Max("pk"))["last"] or 0
     candidates = selectors.channels_due(cutoff=cutoff).filter(pk__lte=last_existing)
+    if calendar_ids is not None:
+        candidates = candidates.filter(calendar_id__in=list(calendar_ids))
     total = candidates.count()
     done = 0
     last_pk = 0

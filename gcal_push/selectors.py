@@ -7,9 +7,11 @@ calendar of some active schedule.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from calendars.models import Calendar, Provider, Schedule
 from gcal_push.models import (
@@ -74,3 +76,37 @@ def calendars_to_reconcile() -> QuerySet[GoogleCalendarSyncState]:
         Q(Exists(active))
         | Q(watch_unsupported=True, calendar__in=calendars_to_watch().values("pk"))
     )
+
+
+# Windows of convoke_google_channels_expiring, cumulative like histogram buckets.
+EXPIRY_WINDOWS = (
+    ("1h", dt.timedelta(hours=1)),
+    ("24h", dt.timedelta(hours=24)),
+    ("7d", dt.timedelta(days=7)),
+)
+
+
+def channels_expiry_metrics() -> Iterable[Metric]:
+    """``convoke_google_channels_expiring{within}`` for ``GET /metrics``: active channels
+    already expired, or expiring within 1 h, 24 h, 7 days (each count includes the
+    shorter windows). Anything above zero in ``expired`` or ``1h`` means the renewal is
+    not keeping up. One query."""
+    now = timezone.now()
+    counts = GoogleCalendarChannel.objects.filter(
+        state=ChannelState.ACTIVE, expiration__isnull=False
+    ).aggregate(
+        expired=Count("pk", filter=Q(expiration__lte=now)),
+        **{
+            label: Count("pk", filter=Q(expiration__lte=now + window))
+            for label, window in EXPIRY_WINDOWS
+        },
+    )
+    family = GaugeMetricFamily(
+        "convoke_google_channels_expiring",
+        "Active Google watch channels expired or expiring within a window (cumulative).",
+        labels=["within"],
+    )
+    family.add_metric(["expired"], counts["expired"])
+    for label, _ in EXPIRY_WINDOWS:
+        family.add_metric([label], counts[label])
+    yield family

@@ -16,6 +16,7 @@ schedule's calendar.
 * :func:`calendars_reconcile`: the periodic sync of every watched calendar, since Google
   drops some notifications (guides/push).
 * :func:`calendar_grant_revoked`: the account's grant was revoked: tear down and mark.
+* :func:`channel_renew_now`, :func:`calendar_resync`: the operators' levers (admin actions).
 
 The batch engine is :mod:`gcal_push.channels`, the webhook's work :mod:`gcal_push.notifications`,
 the sync :mod:`gcal_push.sync`.
@@ -34,12 +35,14 @@ from gcal_push.channels import (
     channels_teardown,
     grant_revoked_mark,
 )
-from gcal_push.notifications import calendar_syncs_request
+from gcal_push.notifications import SyncRequest, calendar_sync_request, calendar_syncs_request
 
 logger = logging.getLogger(__name__)
 
 RENEWAL_WINDOW = dt.timedelta(hours=24)
 RECONCILE_BATCH_SIZE = 500
+# "Whatever its expiration": a cutoff beyond any channel Google grants (at most a month).
+RENEW_NOW_WINDOW = dt.timedelta(days=3650)
 
 
 def calendar_watch_start(*, calendar_id: int) -> None:
@@ -75,6 +78,21 @@ def channel_teardown(*, calendar_id: int) -> ChannelRunSummary:
     summary = channels_teardown(calendar_ids=[calendar_id], force=True, concurrency=1)
     logger.info("google channel teardown calendar=%s %s", calendar_id, summary.as_dict())
     return summary
+
+
+def channel_renew_now(*, calendar_id: int) -> ChannelRunSummary:
+    """Operators: replace the calendar's active channel now, whatever its expiration, the
+    same make-before-break way as the hourly renewal."""
+    summary = channels_renew(within=RENEW_NOW_WINDOW, calendar_ids=[calendar_id], concurrency=1)
+    logger.info("google channel renewed now calendar=%s %s", calendar_id, summary.as_dict())
+    return summary
+
+
+def calendar_resync(*, calendar_id: int) -> SyncRequest:
+    """Operators: sync the calendar with Google now (joins a sync already pending)."""
+    request = calendar_sync_request(calendar_id=calendar_id, notified=False)
+    logger.info("google calendar resync requested calendar=%s result=%s", calendar_id, request)
+    return request
 
 
 def channels_maintain(*, within: dt.timedelta = RENEWAL_WINDOW) -> ChannelRunSummary:

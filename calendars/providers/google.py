@@ -46,6 +46,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from calendars.metrics import counter_increment
 from calendars.models import GoogleAccount
 from calendars.providers import ProviderError, TransientProviderError
 
@@ -444,6 +445,13 @@ def _refresh_error(exc: google_auth_exceptions.RefreshError) -> GoogleError:
     return AuthFailed(f"Google refused to refresh the token ({error or 'unknown error'})")
 
 
+def _call_count(operation: str, outcome: str) -> None:
+    """Count one Calendar API request (``/metrics``: convoke_google_calls by method and
+    outcome, the outcome being ``ok`` or Google's error reason)."""
+    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in outcome)[:64]
+    counter_increment("convoke_google_calls", method=operation, outcome=safe or "unknown")
+
+
 # --- The client -------------------------------------------------------------------------------
 
 
@@ -515,11 +523,14 @@ class GoogleCalendarClient:
         while True:
             try:
                 try:
-                    return make_request().execute(num_retries=0)
+                    result = make_request().execute(num_retries=0)
                 finally:
                     self._after_call()
+                _call_count(operation, "ok")
+                return result
             except HttpError as exc:
                 error = _classify(exc)
+                _call_count(operation, error.reason or f"http_{error.status}")
                 if _is_retryable(error) and attempt < settings.GOOGLE_API_MAX_RETRIES:
                     delay = backoff_seconds(attempt)
                     logger.warning(
@@ -535,10 +546,13 @@ class GoogleCalendarClient:
                     continue
                 raise error from exc
             except google_auth_exceptions.RefreshError as exc:
+                _call_count(operation, "token_refresh_refused")
                 raise _refresh_error(exc) from exc
             except google_auth_exceptions.TransportError as exc:
+                _call_count(operation, "token_endpoint_unreachable")
                 raise Unavailable("no answer from Google's token endpoint") from exc
             except (TimeoutError, ConnectionError, httplib2.HttpLib2Error, OSError) as exc:
+                _call_count(operation, "timeout" if isinstance(exc, TimeoutError) else "connection")
                 raise Unavailable(
                     f"no answer from Google for {operation} ({type(exc).__name__})",
                     reason="timeout" if isinstance(exc, TimeoutError) else "connection",

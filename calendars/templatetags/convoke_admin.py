@@ -6,10 +6,8 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.http import urlencode
 
-from calendars.admin_panel import EXPIRY_WARNING, operator_panel_counts
+from calendars.admin_panel import operator_panel_counts
 
 register = template.Library()
 
@@ -21,27 +19,15 @@ def operator_panel(context: template.Context) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.has_perm("invitations.view_delivery"):
         return {"panel": None}
-    now = timezone.now().replace(microsecond=0)
     channels = reverse("admin:gcal_push_googlecalendarchannel_changelist")
-    active = {"state__exact": "active"}
     return {
-        "panel": operator_panel_counts(now=now),
+        "panel": operator_panel_counts(),
         "links": {
             "deliveries": reverse("admin:invitations_delivery_changelist"),
-            "channels_expired": channels
-            + "?"
-            + urlencode({**active, "expiration__lte": now.isoformat()}),
-            "channels_expiring": channels
-            + "?"
-            + urlencode(
-                {
-                    **active,
-                    "expiration__gt": now.isoformat(),
-                    "expiration__lte": (now + EXPIRY_WARNING).isoformat(),
-                }
-            ),
+            "channels_expired": f"{channels}?expiry=expired",
+            "channels_expiring": f"{channels}?expiry=soon",
             "sync_states_failed": reverse("admin:gcal_push_googlecalendarsyncstate_changelist")
-            + "?last_failure_at__isnull=False",
+            + "?last_sync=failed",
             "bookings": reverse("admin:calendars_booking_changelist"),
         },
     }

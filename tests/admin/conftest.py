@@ -12,8 +12,16 @@ from django.test import Client
 from calendars.models import User
 from tests.calendars.conftest import google_fake, google_schedule, google_server, google_setup
 from tests.factories import UserFactory
+from tests.gcal_push.conftest import google, push_google_server
 
-__all__ = ["google_fake", "google_schedule", "google_server", "google_setup"]
+__all__ = [
+    "google",
+    "google_fake",
+    "google_schedule",
+    "google_server",
+    "google_setup",
+    "push_google_server",
+]
 
 Commit = Callable[[], AbstractContextManager[Any]]
 OPERATOR_ZONE = "America/New_York"

@@ -92,14 +92,38 @@ def test_panel_counts_what_needs_attention_when_the_index_opens(
 def test_panel_links_open_the_matching_filtered_lists_when_followed(
     operator_client: Client,
 ) -> None:
-    delivery_create(status=DeliveryStatus.DEAD)
+    dead = delivery_create(status=DeliveryStatus.DEAD)
+    pending = delivery_create(status=DeliveryStatus.PENDING)
+    expired_calendar, soon_calendar, failed_calendar = (GoogleCalendarFactory() for _ in range(3))
+    expired = channel_create(calendar=expired_calendar, expires_in=-dt.timedelta(minutes=5))
+    soon = channel_create(calendar=soon_calendar, expires_in=dt.timedelta(hours=2))
+    sync_state_create(calendar=failed_calendar, last_failure_at=timezone.now())
+    sync_state_create(calendar=soon_calendar, last_synced_at=timezone.now())
     text = operator_client.get(reverse("admin:index")).content.decode()
-    links = re.findall(r'<a href="(/admin/[^"]+\?[^"]+)"><span class="cv-count"', text)
+    links = dict(
+        (element_id, href.replace("&amp;", "&"))
+        for href, element_id in re.findall(
+            r'<a href="(/admin/[^"]+\?[^"]+)"><span class="cv-count" id="([a-z-]+)"', text
+        )
+    )
     assert len(links) == 7
-    for link in links:
-        page = operator_client.get(link.replace("&amp;", "&"))
-        assert page.status_code == 200, link
-        assert "?e=1" not in page.get("Location", ""), link
+
+    def listed(element_id: str) -> str:
+        page = operator_client.get(links[element_id])
+        assert page.status_code == 200, links[element_id]
+        return page.content.decode()
+
+    assert f"/delivery/{dead.pk}/change/" in listed("cv-deliveries-dead")
+    assert f"/delivery/{pending.pk}/change/" not in listed("cv-deliveries-dead")
+    assert expired.channel_id in listed("cv-channels-expired")
+    assert soon.channel_id not in listed("cv-channels-expired")
+    assert soon.channel_id in listed("cv-channels-expiring")
+    assert expired.channel_id not in listed("cv-channels-expiring")
+    failed_page = listed("cv-calendars-failed")
+    assert f"/googlecalendarsyncstate/{failed_calendar.pk}/change/" in failed_page
+    assert f"/googlecalendarsyncstate/{soon_calendar.pk}/change/" not in failed_page
+    for element_id in ("cv-deliveries-failed", "cv-deliveries-pending", "cv-bookings-failed"):
+        listed(element_id)
 
 
 def test_panel_shows_none_refused_when_the_last_hour_was_quiet(

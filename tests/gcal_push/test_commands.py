@@ -17,6 +17,7 @@ from django.utils import timezone
 from gcal_push.channels import channels_backfill
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from tests.fakes.google_calendar import Change, FakeGoogleCalendar
+from tests.fakes.google_push import ClientTransport, GooglePushEmitter
 from tests.gcal_push.conftest import TaskQueue, channels_seed, owner_create, watched_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -319,3 +320,44 @@ def test_parallel_backfills_and_renewals_create_exactly_one_channel_per_calendar
     live = Counter(c.calendar_id for c in google.live_channels())
     assert live == Counter({w.remote_id: 1 for w in watched})
     assert GoogleCalendarChannel.objects.filter(state=ChannelState.PENDING).count() == 0
+
+
+def test_both_channels_deliver_and_are_accepted_when_a_change_falls_in_the_overlap(
+    google: FakeGoogleCalendar, task_queue: TaskQueue
+) -> None:
+    watched = watched_create(google, owner_create(google))[0]
+    channels_backfill()
+    [old] = GoogleCalendarChannel.objects.filter(state=ChannelState.ACTIVE)
+    task_queue.purge()
+    GoogleCalendarSyncState.objects.filter(pk=watched.calendar.pk).update(sync_pending=False)
+    emitter = GooglePushEmitter(google, ClientTransport()).start()
+
+    def change_during_the_overlap(change: Change) -> None:
+        # Google has created the new channel; the old one is not stopped yet. A change now is
+        # notified on both.
+        if change.kind == "channel_created":
+            google.event_seed(
+                watched.remote_id,
+                {
+                    "summary": "Meanwhile",
+                    "start": {"dateTime": "2030-01-01T10:00:00Z"},
+                    "end": {"dateTime": "2030-01-01T10:30:00Z"},
+                },
+            )
+
+    remove = google.listener_add(change_during_the_overlap)
+    try:
+        out, _err, status = run("renew_google_channels", "--within", "720")
+    finally:
+        remove()
+        emitter.stop()
+    assert status == 0 and "renewed 1" in out
+    [new] = GoogleCalendarChannel.objects.filter(state=ChannelState.ACTIVE)
+    assert emitter.states() == [
+        (new.channel_id, "sync", 200),
+        (old.channel_id, "exists", 200),
+        (new.channel_id, "exists", 200),
+    ]
+    # Both notifications were verified and coalesced into one queued sync.
+    assert task_queue.size() == 1
+    assert GoogleCalendarSyncState.objects.get(pk=watched.calendar.pk).dirty

@@ -430,6 +430,15 @@ def bench_coalescing(setup: Setup, stack: Stack, options: argparse.Namespace) ->
     )
 
 
+def google_call_metrics() -> int:
+    from django.db.models import Sum
+
+    from calendars.models import MetricCounter
+
+    total = MetricCounter.objects.filter(name="convoke_google_calls").aggregate(n=Sum("value"))
+    return int(total["n"] or 0)
+
+
 def bench_renewal(setup: Setup, stack: Stack, options: argparse.Namespace) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -440,6 +449,7 @@ def bench_renewal(setup: Setup, stack: Stack, options: argparse.Namespace) -> No
     count = options.renew_channels
     watched_calendars(setup, count, expires_in=dt.timedelta(hours=5))
     calls_before = len(setup.fake.requests)
+    metric_before = google_call_metrics()
     per_batch: list[int] = []
     with CaptureQueriesContext(connection) as captured:
 
@@ -458,6 +468,7 @@ def bench_renewal(setup: Setup, stack: Stack, options: argparse.Namespace) -> No
     watches = sum(1 for r in calls if r.operation == "events.watch")
     stops = sum(1 for r in calls if r.operation == "channels.stop")
     active = GoogleCalendarChannel.objects.filter(state=ChannelState.ACTIVE).count()
+    metric_updates = google_call_metrics() - metric_before
     print(
         f"renewal: {summary.renewed} of {count} channels renewed ({summary.failed} failed) in "
         f"{seconds:.1f} s, {summary.renewed / seconds:.0f} channels/s, batches of "
@@ -465,8 +476,12 @@ def bench_renewal(setup: Setup, stack: Stack, options: argparse.Namespace) -> No
     )
     print(
         f"  queries {len(captured.captured_queries)} in all, per batch: first {per_batch[0]}, "
-        f"then at most {max(per_batch[1:] or [0])}; Google: {watches} watch + {stops} stop; "
-        f"active channels afterwards {active}"
+        f"then at most {max(per_batch[1:] or [0])} (this thread's connection); Google: "
+        f"{watches} watch + {stops} stop; active channels afterwards {active}"
+    )
+    print(
+        f"  plus {metric_updates} updates of the convoke_google_calls counter, one per Google "
+        f"call, made by the adapter from the threads that call Google"
     )
 
     def command(*args: str) -> tuple[float, float, int, str]:

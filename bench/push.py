@@ -169,13 +169,12 @@ def owner_setup(fake: FakeGoogleCalendar) -> Setup:
     fake.account_add(subject=SUBJECT, email=OWNER_EMAIL)
     access, refresh = fake.tokens_issue(subject=SUBJECT, scopes=google.SCOPES)
     user = User.objects.create_user(email=OWNER_EMAIL, password=None, full_name="Bench")
+    # An encrypted JSON field: stored as a document, typed as text by the stubs.
+    credentials: Any = google.credentials_document(
+        token=access, refresh_token=refresh, expiry=None, scopes=google.SCOPES
+    )
     account = GoogleAccount.objects.create(
-        owner=user,
-        subject=SUBJECT,
-        credentials=google.credentials_document(
-            token=access, refresh_token=refresh, expiry=None, scopes=google.SCOPES
-        ),
-        scopes=list(google.SCOPES),
+        owner=user, subject=SUBJECT, credentials=credentials, scopes=list(google.SCOPES)
     )
     return Setup(fake=fake, user=user, account=account)
 

@@ -144,16 +144,14 @@ def booking_action_apply(*, booking: Booking, action: BookingAction) -> bool:
             BookingAction.RECORD_ACCEPTED: "ACCEPTED",
             BookingAction.RECORD_TENTATIVE: "TENTATIVE",
         }[action]
-        recorded = booking_services.booking_attendee_answer_record(
+        # A declined answer declines through booking_deny, whose provider sync deletes the
+        # event (DESIGN.md 1.3).
+        return booking_services.booking_attendee_answer_record(
             booking_id=booking.pk,
             attendee_email=booking.attendee_email,
             partstat=partstat,
             source=source,
         )
-        if recorded and action == BookingAction.BOOKEE_DECLINED:
-            # Declined: the provider sync deletes the event (DESIGN.md 1.3).
-            booking_services.booking_provider_sync_enqueue(booking_id=booking.pk)
-        return recorded
     except booking_services.BookingTransitionError:
         # The booking moved meanwhile (cancelled through the API, say): nothing to apply.
         return False

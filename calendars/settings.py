@@ -124,6 +124,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
+    # Keep connections between requests (a webhook should not pay for a new one each time);
+    # health checks replace a connection the server closed.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 # --- Cache ------------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ are saved as ``artifacts/screenshots/admin-*.png`` for a person to look at.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,30 +15,19 @@ import pytest
 from calendars.models import BookingStatus, BookingTransition, TransitionSource
 from invitations.models import Delivery, DeliveryStatus
 from tests.admin.support import delivery_create, message_create
+from tests.browser import CHROMIUM_ARGS, SCREENSHOTS, chromium_or_skip
 from tests.factories import BookingFactory, UserFactory
 from tests.fakes.smtp import SmtpSink
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "operator correct horse battery"
 
 
 def test_operator_filters_dead_deliveries_retries_one_and_reads_a_timeline_in_chromium(
     live_server: Any, smtp_sink: SmtpSink
 ) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     operator = UserFactory(
@@ -69,11 +56,10 @@ def test_operator_filters_dead_deliveries_retries_one_and_reads_a_timeline_in_ch
     )
     reply = message_create(uid=booking.ical_uid, method="REPLY")
     delivery_create(message=reply, status=DeliveryStatus.SENT, attempts=1)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = live_server.url
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             page = context.new_page()

@@ -8,36 +8,23 @@ saved under ``artifacts/screenshots/`` for a person to look at.
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM_ARGS, SCREENSHOTS, chromium_or_skip
 from tests.invitations.rsvp_support import Account, event_body, partstats, rsvp_path, rsvp_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BOB = "bob@x.com"
 
 
 def test_decline_is_confirmed_in_chromium_when_opening_the_link_changed_nothing(
     live_server: Any, organizer: Account
 ) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    chromium = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     uid = f"{uuid.uuid4().hex}@dav.example.org"
@@ -53,10 +40,9 @@ def test_decline_is_confirmed_in_chromium_when_opening_the_link_changed_nothing(
     link = live_server.url + rsvp_path(
         rsvp_token(uid=uid, attendee=BOB, organizer=organizer.email), "accepted"
     )
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(
                 viewport={"width": 390, "height": 844},

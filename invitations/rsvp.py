@@ -19,6 +19,10 @@ through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answ
    REPLY is built here and handed to the durable delivery pipeline
    (:func:`scheduling.services.scheduling_message_receive`), which emails the organizer.
 
+A booking kept on a Google calendar (Convoke invited the bookee itself because
+``GOOGLE_INVITE_ENABLED`` is off) has no copy on the CalDAV server: its event is the one Convoke
+keeps, and the answer goes straight to the booking (steps 2 and 5 only).
+
 The same answer again changes nothing and sends nothing. :func:`rsvp_event_get` is the
 read-only half, for the page a GET shows: it never writes anything anywhere.
 """
@@ -40,12 +44,13 @@ from calendars.ical import (
     OccurrenceNotFound,
     PartStat,
     attendee_partstat_set,
+    booking_event_build,
     clean_address,
     occurrence_event,
     parse_itip,
     reply_build,
 )
-from calendars.models import Booking, TransitionSource, User
+from calendars.models import Booking, BookingStatus, Provider, TransitionSource, User
 from calendars.providers import ProviderError, ProviderNotConfigured, caldav
 from calendars.services import booking_attendee_answer_record
 from invitations.rendering.occurrences import last_end
@@ -205,6 +210,16 @@ def rsvp_event_get(
     :class:`RsvpUnavailable`.
     """
     organizer, attendee = clean_address(organizer), clean_address(attendee)
+    kept_here = _google_booking_copy(uid)
+    if kept_here is not None:
+        return _event_checked(
+            kept_here,
+            uid=uid,
+            organizer=organizer,
+            attendee=attendee,
+            recurrence_id=recurrence_id,
+            now=now or timezone.now(),
+        )
     found = _provider_call("read", lambda: caldav.event_find(user_email=organizer, uid=uid))
     if found is None:
         raise RsvpEventGone("no event with this UID in the organizer's calendars")
@@ -254,6 +269,25 @@ def rsvp_answer_record(
     organizer, attendee = clean_address(organizer), clean_address(attendee)
     answer = PartStat(partstat)
     moment = now or timezone.now()
+    kept_here = _google_booking_copy(uid)
+    if kept_here is not None:
+        before = _event_checked(
+            kept_here,
+            uid=uid,
+            organizer=organizer,
+            attendee=attendee,
+            recurrence_id=recurrence_id,
+            now=moment,
+        )
+        changed = _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
+        logger.info(
+            "rsvp answer recorded on a Google booking partstat=%s changed=%s", answer, changed
+        )
+        return RsvpOutcome(
+            event=dataclasses.replace(before, partstat=str(answer)),
+            partstat=answer,
+            changed=changed,
+        )
 
     def change(data: bytes) -> bytes | None:
         # Checked again on every version read: the organizer may have removed the attendee
@@ -327,15 +361,51 @@ def rsvp_answer_record(
 
 def _booking_answer(
     *, uid: str, attendee: str, partstat: PartStat, source: TransitionSource
-) -> None:
-    """DESIGN.md 1.3: the bookee's answer reaches the booking (declined: the booking is)."""
+) -> bool:
+    """DESIGN.md 1.3: the bookee's answer reaches the booking (declined: the booking is).
+    Returns whether the booking recorded something new."""
     booking_id = Booking.objects.filter(ical_uid=uid).values_list("pk", flat=True).first()
     if booking_id is None:
-        return
+        return False
     recorded = booking_attendee_answer_record(
         booking_id=booking_id, attendee_email=attendee, partstat=partstat, source=source
     )
     logger.info("rsvp answer for a booking booking=%s recorded=%s", booking_id, recorded)
+    return recorded
+
+
+_BOOKING_EVENT_STATUS = {
+    BookingStatus.REQUESTED: "TENTATIVE",
+    BookingStatus.BOOKED: "CONFIRMED",
+}
+
+
+def _google_booking_copy(uid: str) -> bytes | None:
+    """The event of a booking on a Google calendar, as Convoke keeps it (there is no CalDAV
+    copy to read); None when ``uid`` is not such a booking. A declined or cancelled booking
+    reads as a cancelled event."""
+    booking = (
+        Booking.objects.select_related("organizer")
+        .filter(ical_uid=uid, calendar__provider=Provider.GOOGLE)
+        .first()
+    )
+    if booking is None:
+        return None
+    return booking_event_build(
+        uid=booking.ical_uid,
+        sequence=booking.sequence,
+        status=_BOOKING_EVENT_STATUS.get(BookingStatus(booking.status), "CANCELLED"),
+        summary=booking.title,
+        description=booking.description,
+        start=booking.start,
+        end=booking.end,
+        time_zone=booking.time_zone,
+        organizer_address=booking.organizer.email,
+        organizer_name=booking.organizer.full_name,
+        attendee_address=booking.attendee_email,
+        attendee_name=booking.attendee_name,
+        attendee_partstat=booking.attendee_partstat or PartStat.NEEDS_ACTION,
+    )
 
 
 def _reply_send(

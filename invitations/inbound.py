@@ -289,3 +289,37 @@ def inbound_reply_fail(*, reply_id: int, reason: str) -> None:
         status=InboundReplyStatus.FAILED, last_error=reason[:ERROR_MAX], updated_at=timezone.now()
     )
     logger.error("inbound reply failed reply=%s reason=%s", reply_id, reason)
+
+
+INBOUND_LOST_AFTER = dt.timedelta(minutes=10)
+INBOUND_SWEEP_BATCH_SIZE = 200
+
+
+def inbound_replies_sweep(
+    *, now: dt.datetime | None = None, batch_size: int = INBOUND_SWEEP_BATCH_SIZE
+) -> list[int]:
+    """Enqueue again the stored REPLYs whose first attempt never ran (the enqueue after the
+    commit was lost: broker down, process killed). Run by the periodic delivery sweep.
+
+    A reply is taken when it is still pending with no attempt, untouched for
+    :data:`INBOUND_LOST_AFTER`; taking it touches it, so a slow queue is not flooded with
+    copies. Applying a reply is idempotent, so a copy that does run changes nothing.
+    """
+    from invitations.tasks import inbound_reply_apply_task
+
+    now = now or timezone.now()
+    lost = list(
+        InboundReply.objects.filter(
+            status=InboundReplyStatus.PENDING,
+            attempts=0,
+            updated_at__lte=now - INBOUND_LOST_AFTER,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if lost:
+        InboundReply.objects.filter(pk__in=lost).update(updated_at=now)
+        for reply_id in lost:
+            inbound_reply_apply_task.delay(reply_id)
+        logger.warning("inbound replies enqueued again by the sweep count=%d", len(lost))
+    return lost

@@ -37,8 +37,12 @@ def delivery_send_task(delivery_id: int) -> str:
 
 @shared_task(name="invitations.tasks.deliveries_sweep_task", ignore_result=True)
 def deliveries_sweep_task() -> int:
-    """Periodic (Celery beat): enqueue due retries and recover interrupted sends."""
+    """Periodic (Celery beat): enqueue due retries and recover interrupted sends, and the
+    inbound REPLYs whose first attempt was never enqueued."""
+    from invitations.inbound import inbound_replies_sweep
+
     result = deliveries_sweep()
+    inbound_replies_sweep()
     return len(result.enqueued)
 
 

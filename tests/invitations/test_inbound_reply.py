@@ -388,3 +388,34 @@ def test_webhook_gets_400_when_the_payload_is_oversized(client: Client, settings
 
     assert response.status_code == 400
     assert InboundReply.objects.count() == 0
+
+
+def test_sweep_applies_a_stored_reply_when_its_first_enqueue_was_lost(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from invitations.inbound import inbound_replies_sweep
+
+    payload = brevo_api.payload(reply_email(corpus_reply))
+    # The webhook stores the reply, but the task enqueued after the commit never runs.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert post_inbound(client, payload).status_code == 200
+    reply = InboundReply.objects.get()
+    assert reply.status == InboundReplyStatus.PENDING
+
+    assert inbound_replies_sweep() == []  # too early: the task may still be on its way
+    later = timezone.now() + timedelta(minutes=11)
+    assert inbound_replies_sweep(now=later) == [reply.pk]  # eager in tests: applied at once
+
+    reply.refresh_from_db()
+    assert reply.status == InboundReplyStatus.APPLIED
+    assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "ACCEPTED"
+    assert inbound_replies_sweep(now=later + timedelta(minutes=11)) == []

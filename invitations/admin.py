@@ -19,7 +19,8 @@ from django.utils.safestring import SafeString
 
 from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
 from calendars.admin_panel import DELIVERY_TONES
-from invitations.models import Delivery, DeliveryStatus
+from invitations.inbound import inbound_replies_retry
+from invitations.models import Delivery, DeliveryStatus, InboundReply, InboundReplyStatus
 from invitations.services import (
     RetryItem,
     deliveries_mark_dead,
@@ -207,3 +208,70 @@ class DeliveryAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
     def mark_dead(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         items = deliveries_mark_dead(ids=list(queryset.values_list("pk", flat=True)))
         self._report(request, items, done="marked dead", not_done="Not marked dead")
+
+
+INBOUND_TONES = {
+    InboundReplyStatus.PENDING: "wait",
+    InboundReplyStatus.APPLIED: "ok",
+    InboundReplyStatus.IGNORED: "off",
+    InboundReplyStatus.FAILED: "bad",
+}
+
+
+@admin.register(InboundReply)
+class InboundReplyAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+    """Mail clients' own answers received by email: what was applied, ignored or failed."""
+
+    list_display = (
+        "id",
+        "status_badge",
+        "attempts",
+        "uid",
+        "attendee_masked",
+        "organizer_masked",
+        "received",
+        "last_error",
+    )
+    list_filter = ("status",)
+    search_fields = ("uid", "=attendee", "=organizer")
+    date_hierarchy = "received_at"
+    fields = (
+        "status",
+        "attempts",
+        "uid",
+        "attendee",
+        "organizer",
+        "dtstamp",
+        "last_error",
+        "received_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    actions = ["apply_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: InboundReply) -> SafeString:
+        return badge(obj.get_status_display(), INBOUND_TONES[InboundReplyStatus(obj.status)])
+
+    @admin.display(description="attendee", ordering="attendee")
+    def attendee_masked(self, obj: InboundReply) -> str:
+        return mask_address(obj.attendee)
+
+    @admin.display(description="organizer", ordering="organizer")
+    def organizer_masked(self, obj: InboundReply) -> str:
+        return mask_address(obj.organizer)
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, obj: InboundReply) -> str:
+        return local_time(obj.received_at)
+
+    @admin.action(description="Apply the selected failed replies again", permissions=["change"])
+    def apply_again(self, request: HttpRequest, queryset: QuerySet[InboundReply]) -> None:
+        count = inbound_replies_retry(reply_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} failed repl(y/ies) queued to be applied again.")

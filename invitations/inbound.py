@@ -323,3 +323,23 @@ def inbound_replies_sweep(
             inbound_reply_apply_task.delay(reply_id)
         logger.warning("inbound replies enqueued again by the sweep count=%d", len(lost))
     return lost
+
+
+def inbound_replies_retry(*, reply_ids: list[int]) -> int:
+    """Operators: apply failed REPLYs again (after a long CalDAV outage). Each goes back to
+    pending with its attempts reset and is enqueued after the commit; returns how many."""
+    from invitations.tasks import inbound_reply_apply_task
+
+    with transaction.atomic():
+        ids = list(
+            InboundReply.objects.filter(
+                pk__in=reply_ids, status=InboundReplyStatus.FAILED
+            ).values_list("pk", flat=True)
+        )
+        InboundReply.objects.filter(pk__in=ids).update(
+            status=InboundReplyStatus.PENDING, attempts=0, last_error="", updated_at=timezone.now()
+        )
+        for reply_id in ids:
+            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply_id), robust=True)
+    logger.info("inbound replies retried by an operator count=%d", len(ids))
+    return len(ids)

@@ -26,15 +26,13 @@ import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,9 @@ from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+from stack import Stack, free_port  # noqa: E402  (bench/ is the script's folder)
+
 CORPUS_DIR = PROJECT_DIR.parent / "shared" / "corpus" / "ics"
 CALLBACK_PATH = "/api/v1.0/caldav-scheduling-callback/"
 STARTUP_SECONDS = 60.0
@@ -65,12 +66,6 @@ class Sink:
         with self.lock:
             self.accepted += 1
         return "250 2.0.0 Accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- callbacks from the corpus --------------------------------------------------------------------
@@ -129,39 +124,6 @@ def distinct_callbacks(templates: list[Callback], count: int, salt: int) -> Iter
 
 
 # --- the processes --------------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    environment: dict[str, str]
-    port: int
-    scratch: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def spawn(self, *command: str, log: str) -> None:
-        handle = (self.scratch / log).open("ab")
-        self.processes.append(
-            subprocess.Popen(
-                command,
-                cwd=PROJECT_DIR,
-                env=self.environment,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        handle.close()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 def environment_for(scratch: Path, sink_port: int) -> dict[str, str]:
@@ -327,7 +289,7 @@ def main() -> None:
     if not templates:
         raise SystemExit(f"no usable corpus files under {CORPUS_DIR}")
     port = free_port()
-    stack = Stack(environment=environment, port=port, scratch=scratch)
+    stack = Stack(environment=environment, scratch=scratch)
     python = sys.executable
     try:
         subprocess.run(

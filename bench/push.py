@@ -30,8 +30,6 @@ import http.client
 import os
 import platform
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +43,9 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+from stack import Stack, free_port  # noqa: E402  (bench/ is the script's folder)
+
 sys.path.insert(0, str(PROJECT_DIR))
 
 from tests.fakes.google_calendar import FakeChannel, FakeGoogleCalendar  # noqa: E402
@@ -57,45 +58,6 @@ STARTUP_SECONDS = 60.0
 
 
 # --- processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Stack:
-    environment: dict[str, str]
-    scratch: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def spawn(self, *command: str, log: str) -> None:
-        handle = (self.scratch / log).open("ab")
-        self.processes.append(
-            subprocess.Popen(
-                command,
-                cwd=PROJECT_DIR,
-                env=self.environment,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        handle.close()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        self.processes.clear()
 
 
 def gunicorn(stack: Stack, port: int, workers: int) -> None:

@@ -1,0 +1,54 @@
+"""What the benchmarks share: free loopback ports and a group of processes started and
+stopped together (gunicorn, Celery), each in a session of its own, logging to a scratch
+folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    environment: dict[str, str]
+    scratch: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, *command: str, log: str) -> None:
+        handle = (self.scratch / log).open("ab")
+        self.processes.append(
+            subprocess.Popen(
+                command,
+                cwd=PROJECT_DIR,
+                env=self.environment,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        handle.close()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.processes.clear()

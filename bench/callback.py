@@ -42,11 +42,10 @@ from cryptography.fernet import Fernet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-from stack import Stack, free_port  # noqa: E402  (bench/ is the script's folder)
+from stack import Stack, free_port, wait_healthy  # noqa: E402  (bench/ is the script's folder)
 
 CORPUS_DIR = PROJECT_DIR.parent / "shared" / "corpus" / "ics"
 CALLBACK_PATH = "/api/v1.0/caldav-scheduling-callback/"
-STARTUP_SECONDS = 60.0
 
 
 # --- the SMTP sink --------------------------------------------------------------------------------
@@ -151,20 +150,6 @@ def environment_for(scratch: Path, sink_port: int) -> dict[str, str]:
     if not environment.get("CELERY_BROKER_URL"):
         environment["CELERY_FILESYSTEM_DIR"] = str(scratch / "celery")
     return environment
-
-
-def wait_healthy(port: int) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not become healthy on 127.0.0.1:{port}")
 
 
 # --- the load -------------------------------------------------------------------------------------

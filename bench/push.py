@@ -44,7 +44,7 @@ from cryptography.fernet import Fernet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-from stack import Stack, free_port  # noqa: E402  (bench/ is the script's folder)
+from stack import Stack, free_port, wait_healthy  # noqa: E402  (bench/ is the script's folder)
 
 sys.path.insert(0, str(PROJECT_DIR))
 
@@ -54,7 +54,6 @@ WEBHOOK_PATH = "/webhooks/google-calendar/"
 WEBHOOK_URL = "https://convoke.bench.invalid/webhooks/google-calendar/"
 SUBJECT = "300000000000000001"
 OWNER_EMAIL = "bench-owner@example.org"
-STARTUP_SECONDS = 60.0
 
 
 # --- processes ------------------------------------------------------------------------------------
@@ -74,17 +73,7 @@ def gunicorn(stack: Stack, port: int, workers: int) -> None:
         "warning",
         log="gunicorn.log",
     )
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"gunicorn did not become healthy on 127.0.0.1:{port}")
+    wait_healthy(port)
 
 
 def environment_for(scratch: Path, fake: FakeGoogleCalendar) -> dict[str, str]:

@@ -4,14 +4,17 @@ folder."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+STARTUP_SECONDS = 60.0
 
 
 def free_port() -> int:
@@ -52,3 +55,18 @@ class Stack:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         self.processes.clear()
+
+
+def wait_healthy(port: int, *, seconds: float = STARTUP_SECONDS) -> None:
+    """Wait until Convoke on 127.0.0.1:``port`` answers ``/healthz`` with 200 (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"gunicorn did not become healthy on 127.0.0.1:{port}")

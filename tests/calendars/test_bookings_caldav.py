@@ -195,6 +195,6 @@ def test_unexpected_error_marks_sync_failed_without_personal_data_when_sync_cras
         booking_provider_sync_task.delay(booking.pk).get()
     booking.refresh_from_db()
     assert booking.sync_state == SyncState.FAILED
-    assert booking.sync_error.startswith("internal error ICalendarError at ical.py:")
+    assert booking.sync_error.startswith("internal error ICalendarError at booking.py:")
     assert "@" not in booking.sync_error
     assert booking.sync_lease_until is None

@@ -1,0 +1,56 @@
+"""iCalendar in and out: the one package that imports ``icalendar`` (STYLE.md rule 6).
+
+:func:`parse_itip` turns an iTIP body (RFC 5546) into typed dataclasses (:mod:`.types`);
+:func:`build_attachment` turns a parsed message back into the bytes of the ``text/calendar``
+part of an email (RFC 6047); :func:`booking_event_build` writes one booking's event;
+:func:`attendee_partstat_set` and :func:`reply_build` edit a stored object for an answer.
+Time zones are resolved by :mod:`.zones`. Every problem with the input is one
+:class:`ICalendarError`.
+"""
+
+from calendars.ical.attachment import build_attachment
+from calendars.ical.booking import booking_event_build
+from calendars.ical.edit import (
+    attendee_partstat_set,
+    occurrence_event,
+    recurrence_key,
+    reply_build,
+)
+from calendars.ical.parse import parse_itip, recurrence_rule_from_parts
+from calendars.ical.types import (
+    Attendee,
+    Event,
+    ICalendarError,
+    ITipMessage,
+    Method,
+    NotAnAttendee,
+    OccurrenceNotFound,
+    Organizer,
+    PartStat,
+    RecurrenceRule,
+    clean_address,
+)
+from calendars.ical.zones import iana_name
+
+__all__ = [
+    "Attendee",
+    "Event",
+    "ICalendarError",
+    "ITipMessage",
+    "Method",
+    "NotAnAttendee",
+    "OccurrenceNotFound",
+    "Organizer",
+    "PartStat",
+    "RecurrenceRule",
+    "attendee_partstat_set",
+    "booking_event_build",
+    "build_attachment",
+    "clean_address",
+    "iana_name",
+    "occurrence_event",
+    "parse_itip",
+    "recurrence_key",
+    "recurrence_rule_from_parts",
+    "reply_build",
+]

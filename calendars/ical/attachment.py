@@ -1,0 +1,185 @@
+"""The ``text/calendar`` part of an email (RFC 6047), built from a parsed message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from copy import deepcopy
+from typing import Any
+
+import icalendar
+from icalendar.prop import vBroken
+
+from calendars.ical.parse import decode
+from calendars.ical.types import LIBRARY_ERRORS, Event, ITipMessage, Method
+from calendars.ical.zones import BoundedCache, custom_zone, generated_timezone, iana_name
+
+# --- Building ---------------------------------------------------------------------------------
+
+
+def build_attachment(
+    message: ITipMessage, *, itip_enabled: bool, method: Method | str | None = None
+) -> bytes:
+    """The ``text/calendar`` body to attach to an email (RFC 6047 section 2.4).
+
+    With ``itip_enabled`` the METHOD line is ``method`` (default: the message's own), so mail
+    clients show their own buttons; without it METHOD is removed (a plain calendar file).
+    Every TZID used has a VTIMEZONE (RFC 5545 section 3.6.5): a TZID that names an IANA or
+    Windows zone gets a definition generated from the IANA database (the rules this module
+    used to read the times, whatever the sender's VTIMEZONE said); a custom VTIMEZONE is kept
+    when it is usable; a TZID that nothing identifies is dropped from its properties, so the
+    times stay floating as they were read. The result re-parses to the same events.
+    """
+    chosen = Method(str(method).upper()) if method else message.method
+    source = message._calendar
+    if source is None:
+        source = icalendar.Calendar.from_ical(decode(message.raw))
+    calendar = icalendar.Calendar()
+    for name, value in source.items():
+        if name.upper() != "METHOD":
+            calendar[name] = value
+    if itip_enabled and chosen is not None:
+        calendar.add("METHOD", chosen.value)
+    if "PRODID" not in calendar:
+        calendar.add("PRODID", "-//Convoke//Convoke//EN")
+    if "VERSION" not in calendar:
+        calendar.add("VERSION", "2.0")
+
+    first, last = _date_span(message.events)
+    # A custom zone's own definition is kept when it is well formed; senders' broken ones
+    # (DATE-valued DTSTART, missing offsets) are rewritten from the offsets we read them with,
+    # since other clients would read them differently from us.
+    custom: dict[str, Any] = {}
+    for component in source.walk("VTIMEZONE"):
+        tzid = str(component.get("TZID", ""))
+        if tzid and iana_name(tzid) is None and tzid not in custom:
+            rewritten = _custom_definition(component, tzid, first, last)
+            if rewritten is not None:
+                custom[tzid] = rewritten
+    used: set[str] = set()
+    for component in source.subcomponents:
+        if component.name == "VTIMEZONE":
+            continue
+        tzids = set(tzids_of(component))
+        unknown = {t for t in tzids if iana_name(t) is None and t not in custom}
+        used |= tzids - unknown
+        if unknown or _has_broken(component):
+            component = _cleaned(component, unknown)
+        calendar.add_component(component)
+    timezones = []
+    for tzid in sorted(used):
+        if tzid in custom:
+            timezones.append(custom[tzid])
+            continue
+        name = iana_name(tzid)
+        if name is None or (name == "UTC" and tzid.upper() == "UTC"):
+            continue
+        timezone = generated_timezone(name, first, last)
+        if tzid != name:
+            timezone = deepcopy(timezone)
+            timezone["TZID"] = tzid
+        timezones.append(timezone)
+    calendar.subcomponents[0:0] = timezones
+    return bytes(calendar.to_ical())
+
+
+def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date) -> Any:
+    """The VTIMEZONE to attach for a zone that has no IANA name, or None if unusable."""
+    zone = custom_zone(component)
+    if zone is None:
+        return None
+    if _well_formed(component):
+        return component
+    key = (hashlib.sha256(component.to_ical()).digest(), first, last)
+
+    def build() -> Any:
+        try:
+            return icalendar.Timezone.from_tzinfo(zone, tzid=tzid, first_date=first, last_date=last)
+        except LIBRARY_ERRORS:
+            return None
+
+    return _REWRITTEN_ZONES.get_or_build(key, build)
+
+
+_REWRITTEN_ZONES = BoundedCache(256)
+
+
+def _well_formed(component: Any) -> bool:
+    """STANDARD/DAYLIGHT parts with a local DATE-TIME start and both offsets (RFC 5545 3.6.5)."""
+    parts = component.subcomponents
+    if not parts or _has_broken(component):
+        return False
+    for part in parts:
+        if part.name not in ("STANDARD", "DAYLIGHT"):
+            return False
+        start = getattr(part.get("DTSTART"), "dt", None)
+        if not isinstance(start, dt.datetime) or start.tzinfo is not None:
+            return False
+        for name in ("TZOFFSETFROM", "TZOFFSETTO"):
+            if not isinstance(getattr(part.get(name), "td", None), dt.timedelta):
+                return False
+    return True
+
+
+def _unreadable(item: Any) -> bool:
+    # icalendar refuses SEQUENCE values over 2**31; they are still whole numbers we read.
+    return isinstance(item, vBroken) and not (
+        str(item.property_name).upper() == "SEQUENCE" and str(item).isdigit()
+    )
+
+
+def _has_broken(component: Any) -> bool:
+    return any(
+        _unreadable(item)
+        for value in component.values()
+        for item in (value if isinstance(value, list) else [value])
+    ) or any(_has_broken(sub) for sub in component.subcomponents)
+
+
+def _cleaned(component: Any, unknown: set[str]) -> Any:
+    """A copy without unreadable properties, and without these TZIDs (the times float)."""
+    copy = deepcopy(component)
+    for part in copy.walk():
+        for name, value in list(part.items()):
+            items = value if isinstance(value, list) else [value]
+            kept = [item for item in items if not _unreadable(item)]
+            if len(kept) != len(items):
+                del part[name]
+                for item in kept:
+                    part.add(name, item)
+            for item in kept:
+                params = getattr(item, "params", None)
+                if params is not None and str(params.get("TZID", "")) in unknown:
+                    del params["TZID"]
+    return copy
+
+
+def tzids_of(component: Any) -> Iterable[str]:
+    for value in component.values():
+        for item in value if isinstance(value, list) else [value]:
+            params = getattr(item, "params", None)
+            if params is not None and "TZID" in params:
+                yield str(params["TZID"])
+
+
+def _date_span(events: Iterable[Event]) -> tuple[dt.date, dt.date]:
+    days: list[dt.date] = []
+    for event in events:
+        for value in (event.start, event.end, event.recurrence_id, *event.rdates, *event.exdates):
+            if value is not None:
+                days.append(value.date() if isinstance(value, dt.datetime) else value)
+        until = event.rrule.until if event.rrule else None
+        if until is not None:
+            days.append(until.date() if isinstance(until, dt.datetime) else until)
+        elif event.rrule is not None and event.start is not None:
+            start_day = event.start.date() if isinstance(event.start, dt.datetime) else event.start
+            # An endless series: ten years of definitions (clients extend the last rule).
+            days.append(start_day + dt.timedelta(days=366 * 10))
+    if not days:
+        today = dt.date.today()
+        days = [today]
+    # Whole years, so that generated VTIMEZONEs are shared between messages (a cache hit).
+    first = dt.date(max(min(days).year - 1, 1), 1, 1)
+    last = dt.date(min(max(days).year + 1, 9998), 12, 31)
+    return first, last

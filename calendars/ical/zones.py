@@ -1,0 +1,205 @@
+"""Time zones of iCalendar data (RFC 5545 sections 3.2.19 and 3.6.5).
+
+A ``TZID`` parameter is resolved in this order: an IANA name; a Windows zone name (Outlook,
+Exchange) mapped to IANA through the CLDR table that ``icalendar`` ships; the IANA suffix of a
+"globally unique" TZID (``/mozilla.org/.../Europe/Berlin``); the calendar's own ``VTIMEZONE``
+definition; else the time is floating (shown as written). Floating times and dates take the
+calendar's ``X-WR-TIMEZONE`` when it names a known zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import threading
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+import icalendar
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from calendars.ical.types import LIBRARY_ERRORS, UTC
+
+
+class ZoneContext:
+    """Resolves TZIDs against the IANA database and this calendar's own VTIMEZONEs."""
+
+    def __init__(self, calendar: Any, text: str) -> None:
+        self.vtimezones: dict[str, Any] = {}
+        for component in calendar.walk("VTIMEZONE"):
+            tzid = str(component.get("TZID", ""))
+            self.vtimezones.setdefault(tzid, component)
+        self.text = text
+        wr = str(calendar.get("X-WR-TIMEZONE", "")).strip()
+        self.x_wr_zone: zoneinfo.ZoneInfo | None = iana_zone(wr) if wr else None
+
+    def zone_for(self, tzid: str) -> dt.tzinfo | None:
+        """The tzinfo for a TZID, or None when nothing identifies it (the time is floating)."""
+        zone = iana_zone(tzid)
+        if zone is not None:
+            return zone
+        component = self.vtimezones.get(tzid)
+        if component is None:
+            return None
+        return custom_zone(component)
+
+
+def iana_zone(tzid: str) -> zoneinfo.ZoneInfo | None:
+    name = iana_name(tzid)
+    return zoneinfo_named(name) if name else None
+
+
+@functools.cache
+def _available_zones() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+@functools.lru_cache(maxsize=512)
+def iana_name(tzid: str) -> str | None:
+    """The IANA name a TZID stands for: itself, a Windows name's mapping, a suffix, or None."""
+    zones = _available_zones()
+    cleaned = tzid.strip().strip('"').strip()
+    candidates = [cleaned, cleaned.strip("/")]
+    windows = WINDOWS_TO_OLSON.get(cleaned)
+    if windows:
+        candidates.append(windows)
+    parts = cleaned.strip("/").split("/")
+    candidates += ["/".join(parts[i:]) for i in range(1, len(parts))]
+    for candidate in candidates:
+        name = zones.get(candidate.lower())
+        if name:
+            return _current_name(name)
+    return None
+
+
+# Old spellings that the CLDR Windows table (and old software) still writes, with the names the
+# tz database uses today. Only renames: tzdata also links zones merged since 1970 (Reykjavik
+# to Abidjan, Amsterdam to Brussels), which would show a reader the wrong city.
+_RENAMED = {
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Godthab": "America/Nuuk",
+    "America/Indianapolis": "America/Indiana/Indianapolis",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Asia/Saigon": "Asia/Ho_Chi_Minh",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Europe/Kiev": "Europe/Kyiv",
+    "Pacific/Enderbury": "Pacific/Kanton",
+    "Etc/UTC": "UTC",
+    "Etc/UCT": "UTC",
+    "Etc/Universal": "UTC",
+    "Etc/Zulu": "UTC",
+    "UCT": "UTC",
+    "Universal": "UTC",
+    "Zulu": "UTC",
+}
+
+
+def _current_name(name: str) -> str:
+    renamed = _RENAMED.get(name, name)
+    return renamed if renamed in _available_zones().values() else name
+
+
+@functools.lru_cache(maxsize=512)
+def zoneinfo_named(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+class BoundedCache:
+    """A process-wide memo of at most ``size`` entries, safe to share between threads."""
+
+    def __init__(self, size: int) -> None:
+        self._data: dict[Any, Any] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get_or_build(self, key: Any, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                return self._data[key]
+        value = build()
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self._size:
+                self._data.pop(next(iter(self._data)))
+        return value
+
+
+_CUSTOM_ZONES = BoundedCache(256)
+
+
+def custom_zone(component: Any) -> dt.tzinfo | None:
+    # icalendar caches custom zones per process by TZID, so two calendars that define
+    # "Customized Time Zone" differently would share the first definition. Build each one
+    # from its own VTIMEZONE instead, cached by the content of the definition.
+    try:
+        key = hashlib.sha256(component.to_ical()).digest()
+    except LIBRARY_ERRORS:
+        return None
+
+    def build() -> dt.tzinfo | None:
+        try:
+            return component.to_tz(lookup_tzid=False)
+        except LIBRARY_ERRORS:
+            return None
+
+    return _CUSTOM_ZONES.get_or_build(key, build)
+
+
+def zone_name(
+    start: dt.date | dt.datetime | None, context: ZoneContext, tzid: str | None = None
+) -> str | None:
+    if isinstance(start, dt.datetime) and isinstance(start.tzinfo, zoneinfo.ZoneInfo):
+        key = start.tzinfo.key
+        return None if key == "UTC" else key
+    if isinstance(start, dt.datetime) and start.tzinfo is not None and tzid:
+        # A custom VTIMEZONE: the IANA zone it stands for when its name gives a city
+        # ("(UTC+07:00) Bangkok, Hanoi, Jakarta") whose offsets match around the event.
+        guessed = _zone_named_in(tzid, start)
+        if guessed is not None:
+            return guessed
+    if context.x_wr_zone is not None and (
+        not isinstance(start, dt.datetime) or start.tzinfo is UTC
+    ):
+        return context.x_wr_zone.key
+    return None
+
+
+_REGIONS = frozenset(
+    {"Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe"}
+    | {"Indian", "Pacific"}
+)
+
+
+@functools.cache
+def _zones_by_city() -> dict[str, list[str]]:
+    cities: dict[str, list[str]] = {}
+    for name in sorted(_available_zones().values()):
+        if name.split("/", 1)[0] in _REGIONS:  # not Canada/Eastern, US/Pacific and the like
+            city = name.rsplit("/", 1)[1].replace("_", " ").lower()
+            cities.setdefault(city, []).append(name)
+    return cities
+
+
+def _zone_named_in(label: str, moment: dt.datetime) -> str | None:
+    words = " " + " ".join("".join(c if c.isalnum() else " " for c in label.lower()).split()) + " "
+    found = sorted(
+        (words.index(f" {city} "), name)
+        for city, names in _zones_by_city().items()
+        if f" {city} " in words
+        for name in names
+    )
+    for _, name in found:
+        zone = zoneinfo_named(name)
+        samples = (moment + dt.timedelta(days=day) for day in range(-182, 183, 7))
+        if all(s.utcoffset() == s.astimezone(zone).utcoffset() for s in samples):
+            return _current_name(name)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def generated_timezone(name: str, first: dt.date, last: dt.date) -> Any:
+    return icalendar.Timezone.from_tzid(name, first_date=first, last_date=last)

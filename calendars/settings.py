@@ -314,6 +314,38 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Time limits (DESIGN.md 1.5): no task holds a worker past them. At the soft limit the task
+# gets SoftTimeLimitExceeded (a render that reaches it is dead-lettered as permanent); at the
+# hard limit the worker process running it is replaced. Tasks that page through Google or
+# talk to the CalDAV server several times get the long limit.
+TASK_SOFT_TIME_LIMIT_SECONDS: float = env.float("TASK_SOFT_TIME_LIMIT_SECONDS", default=60.0)
+TASK_TIME_LIMIT_SECONDS: float = env.float("TASK_TIME_LIMIT_SECONDS", default=90.0)
+TASK_LONG_TIME_LIMIT_SECONDS: float = env.float("TASK_LONG_TIME_LIMIT_SECONDS", default=900.0)
+if not 0 < TASK_SOFT_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
+    raise ImproperlyConfigured(
+        "TASK_SOFT_TIME_LIMIT_SECONDS must be positive and below TASK_TIME_LIMIT_SECONDS."
+    )
+if TASK_LONG_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
+    raise ImproperlyConfigured(
+        "TASK_LONG_TIME_LIMIT_SECONDS must be at least TASK_TIME_LIMIT_SECONDS."
+    )
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT_SECONDS
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_SECONDS
+CELERY_TASK_ANNOTATIONS: dict[str, dict[str, float]] = {
+    name: {
+        "soft_time_limit": TASK_LONG_TIME_LIMIT_SECONDS,
+        "time_limit": TASK_LONG_TIME_LIMIT_SECONDS + 60.0,
+    }
+    for name in (
+        "gcal_push.tasks.calendar_sync_task",
+        "gcal_push.tasks.channels_renew_task",
+        "gcal_push.tasks.calendars_reconcile_task",
+        "gcal_push.tasks.channel_create_task",
+        "gcal_push.tasks.channel_teardown_task",
+        "calendars.tasks.booking_provider_sync_task",
+        "invitations.tasks.inbound_reply_apply_task",
+    )
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {

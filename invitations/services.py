@@ -36,6 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from calendars.metrics import counter_increment
+from invitations.emails import EmailNotRenderable
 from invitations.models import CLAIMABLE_STATUSES, Delivery, DeliveryStatus, DeliveryTransport
 from invitations.transports import (
     PermanentSendError,
@@ -138,8 +139,9 @@ def _previous_body(message: SchedulingMessage, recipient: str) -> bytes | None:
 def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
     """The complete email for ``delivery`` (not sent).
 
-    Raises ``ValueError`` (``ICalendarError`` among them) when the stored message cannot be
-    rendered; that cannot get better by retrying.
+    Raises :class:`~invitations.emails.EmailNotRenderable` (a ``ValueError``) with a reason
+    for operators when the stored message cannot be rendered; that cannot get better by
+    retrying.
     """
     from invitations.emails import email_build
 
@@ -211,10 +213,8 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
     attempt = delivery.attempts
     try:
         email = delivery_email_build(delivery=delivery)
-    except ValueError:
-        return _delivery_record_failure(
-            delivery, attempt, PermanentSendError("the stored iCalendar body cannot be rendered")
-        )
+    except EmailNotRenderable as exc:  # permanent: dead at once, with the reason
+        return _delivery_record_failure(delivery, attempt, PermanentSendError(exc.reason))
     try:
         result = transport_for(delivery.transport).send(
             email=email, sender=delivery.message.sender, recipient=delivery.recipient
@@ -257,6 +257,19 @@ def delivery_crash_record(*, delivery_id: int, reason: str) -> None:
     delivery = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).first()
     if delivery is not None:
         _delivery_record_failure(delivery, delivery.attempts, TransientSendError(reason))
+
+
+def delivery_time_limit_record(*, delivery_id: int) -> None:
+    """The worker's hard time limit ended an attempt in progress: dead at once (DESIGN.md
+    1.5). Rendering is bounded and every transport has a timeout below the limit, so an
+    attempt that reaches it would only reach it again."""
+    delivery = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).first()
+    if delivery is not None:
+        reason = (
+            f"stopped by the worker's hard time limit ({settings.TASK_TIME_LIMIT_SECONDS:g} s): "
+            "the event is too expensive to render"
+        )
+        _delivery_record_failure(delivery, delivery.attempts, PermanentSendError(reason))
 
 
 @dataclass(frozen=True)

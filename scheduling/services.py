@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from calendars.ical import ICalendarError, ITipMessage, parse_itip
+from calendars.ical import BudgetExceeded, ICalendarError, ITipMessage, parse_itip
 from calendars.metrics import counter_increment
 from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
@@ -57,6 +57,11 @@ def _itip_parse(body: bytes) -> ITipMessage:
         raise CallbackRejected("The body is empty; expected an iTIP VCALENDAR.", code="body")
     try:
         return parse_itip(body)
+    except BudgetExceeded as exc:
+        raise CallbackRejected(
+            f"The body asks for more than Convoke reads (limit: {exc.limit}): {exc}.",
+            code="budget",
+        ) from exc
     except ICalendarError as exc:
         raise CallbackRejected(
             f"The body is not a usable iCalendar object: {exc}.", code="body"

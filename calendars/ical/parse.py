@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import icalendar
 from icalendar.prop import vBroken
 
+from calendars.ical.budgets import calendars_read, event_years_check, year_check
 from calendars.ical.types import (
     LIBRARY_ERRORS,
     UTC,
@@ -27,7 +27,7 @@ from calendars.ical.types import (
     RecurrenceRule,
     clean_address,
 )
-from calendars.ical.zones import ZoneContext, zone_name
+from calendars.ical.zones import ZoneContext, tzids_of, zone_name
 
 # Properties whose value we need to render an event truthfully; a broken one is an error.
 _ESSENTIAL_PROPERTIES = (
@@ -60,7 +60,9 @@ def parse_itip(body: bytes) -> ITipMessage:
         text = text.replace("\r", "\n")  # classic Mac OS line ends
     check_envelope(text)
     try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+        calendars = calendars_read(text)
+    except ICalendarError:
+        raise
     except LIBRARY_ERRORS as exc:
         raise ICalendarError(describe_library_error(exc, text)) from exc
     calendars = [c for c in calendars if c.name == "VCALENDAR"]
@@ -108,6 +110,8 @@ def check_envelope(text: str) -> None:
 
 
 def describe_library_error(exc: BaseException, text: str) -> str:
+    if isinstance(exc, OSError):  # its text names files of this server
+        return f"the iCalendar data cannot be parsed ({type(exc).__name__})"
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return f"the iCalendar data cannot be parsed: {detail}"
 
@@ -130,6 +134,12 @@ def _message_from_calendar(calendar: Any, raw: bytes, text: str) -> ITipMessage:
         raise ICalendarError(f"no VEVENT component{found}")
     context = ZoneContext(calendar, text)
     events = tuple(event_from_component(c, context, text) for c in components)
+    # Every zone of its own that the calendar uses anywhere goes into the attachment: each is
+    # read now, so that one too costly to compute is refused here, not when rendering.
+    for component in calendar.subcomponents:
+        if component.name != "VTIMEZONE":
+            for tzid in tzids_of(component):
+                context.zone_for(tzid)
     return ITipMessage(method=method, events=events, raw=raw, _calendar=calendar)
 
 
@@ -143,6 +153,7 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
             "(RFC 5546 section 3.2)"
         )
     _reject_broken(component, text, uid)
+    event_years_check(component)
     start_prop = _single(component, "DTSTART", text, uid)
     end_prop = _single(component, "DTEND", text, uid)
     duration_prop = _single(component, "DURATION", text, uid)
@@ -165,6 +176,7 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
         end = start + dt.timedelta(days=1) if all_day else start
     if start is not None and end is not None:
         end = _checked_end(start, end, text, uid)
+        year_check(end, "the end of the event")
     recurrence_prop = _single(component, "RECURRENCE-ID", text, uid)
     recurrence_id = moment_of(recurrence_prop, context) if recurrence_prop is not None else None
     this_and_future = (

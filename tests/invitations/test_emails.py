@@ -12,8 +12,8 @@ import icalendar
 import pytest
 from django.test import override_settings
 
-from calendars.ical import ICalendarError, parse_itip
-from invitations.emails import email_build
+from calendars.ical import parse_itip
+from invitations.emails import EmailNotRenderable, email_build
 from invitations.tokens import rsvp_token_read
 from tests.factories import UserFactory
 
@@ -189,8 +189,8 @@ def test_no_query_when_language_and_zone_are_given(django_assert_num_queries) ->
         build()
 
 
-def test_icalendar_error_when_body_is_not_icalendar() -> None:
-    with pytest.raises(ICalendarError):
+def test_not_renderable_naming_the_problem_when_body_is_not_icalendar() -> None:
+    with pytest.raises(EmailNotRenderable, match="cannot be read: not iCalendar data"):
         build(b"not a calendar")
 
 

@@ -22,7 +22,6 @@ from scheduling.models import SchedulingMessage
 from scheduling.selectors import refused_callbacks_by_reason
 
 EXPIRY_WARNING = dt.timedelta(hours=24)
-REFUSALS_WINDOW = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,7 @@ def operator_panel_counts(*, now: dt.datetime | None = None) -> PanelCounts:
         channels_expired=channels["expired"],
         calendars_sync_failed=calendars_failed,
         bookings_sync_failed=bookings_failed,
-        refused_last_hour=dict(
-            sorted(refused_callbacks_by_reason(since=now - REFUSALS_WINDOW).items())
-        ),
+        refused_last_hour=dict(sorted(refused_callbacks_by_reason().items())),
     )
 
 

@@ -8,6 +8,7 @@ With ``DEBUG`` false (production), start-up is refused unless ``SECRET_KEY``,
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -352,11 +353,6 @@ CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
     "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
-# Refused callbacks are kept a day for the admin's index panel, then forgotten.
-CELERY_BEAT_SCHEDULE["scheduling-refused-callbacks-prune"] = {
-    "task": "scheduling.tasks.refused_callbacks_prune_task",
-    "schedule": 3600.0,
-}
 # Hourly renewal of watch channels expiring within 24 hours: the window spans many runs,
 # so a missed or failed run never lets a channel lapse.
 CELERY_BEAT_SCHEDULE["gcal-push-channels-renew"] = {
@@ -393,6 +389,14 @@ SPECTACULAR_SETTINGS = {
 # --- Metrics and logging -------------------------------------------------------------------------
 # /metrics requires "Authorization: Bearer <METRICS_TOKEN>" when set, else answers loopback only.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Counters live in per-process files in this folder (prometheus_client's multiprocess mode);
+# every web, worker and beat process of one installation must share it.
+PROMETHEUS_MULTIPROC_DIR: str = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")
+)
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# prometheus_client reads the folder from the environment in each process that counts.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain")
 LOGGING = {

@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
 from calendars.admin_panel import DELIVERY_TONES
 from invitations.models import Delivery
-from scheduling.models import RefusedCallback, SchedulingMessage
+from scheduling.models import SchedulingMessage
 
 # A body shown in full up to this size; a larger one (up to CALLBACK_MAX_BYTES) is cut.
 BODY_DISPLAY_MAX_BYTES = 256 * 1024
@@ -127,21 +127,6 @@ class SchedulingMessageAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
             (("cv-cont" if line[:1] in (" ", "\t") else "cv-line", line) for line in lines),
         )
         return format_html('<pre class="cv-ical">{}</pre>{}', rendered, note)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-@admin.register(RefusedCallback)
-class RefusedCallbackAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
-    """Refused callbacks of the last day (reason and time only; pruned after a day)."""
-
-    list_display = ("reason", "at")
-    list_filter = ("reason",)
-    date_hierarchy = "at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -16,6 +16,7 @@ from calendars.ical import parse_itip
 from invitations.emails import EmailNotRenderable, email_build
 from invitations.tokens import rsvp_token_read
 from tests.factories import UserFactory
+from tests.link_tokens import readable_without_key
 
 from .emails_samples import ATTENDEE, ORGANIZER, request
 
@@ -140,6 +141,17 @@ def test_rsvp_links_carry_a_token_for_the_recipient_when_method_is_request() -> 
         assert token.recurrence_id is None
         assert link.replace("&", "&amp;") in html
     assert actions == ["accepted", "tentative", "declined"]
+
+
+def test_rsvp_links_reveal_no_address_when_read_without_the_key() -> None:
+    # Issue 11, finding 8: URLs end up in proxy logs and browser history.
+    plain, _html, _ = parts(build())
+    links = [line.split(": ", 1)[1] for line in plain.splitlines() if "/rsvp/?" in line]
+    assert links
+    for link in links:
+        seen = link.encode() + readable_without_key(parse_qs(urlsplit(link).query)["token"][0])
+        for secret in (ATTENDEE, ORGANIZER, "planning-2030@example.org"):
+            assert secret.encode() not in seen
 
 
 def test_no_rsvp_links_when_cancelled() -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -221,6 +222,10 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
         )
     except SendError as exc:
         return _delivery_record_failure(delivery, attempt, exc)
+    except SoftTimeLimitExceeded:  # only transport failures are transient (DESIGN.md 1.5)
+        return _delivery_record_failure(
+            delivery, attempt, TransientSendError("sending outlasted the worker's time limit")
+        )
     now = timezone.now()
     updated = Delivery.objects.filter(
         pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=attempt

@@ -18,7 +18,8 @@ from calendars.ical.edit import (
     recurrence_key,
     reply_build,
 )
-from calendars.ical.parse import parse_itip, recurrence_rule_from_parts
+from calendars.ical.parse import parse_itip
+from calendars.ical.rules import recurrence_rule_from_parts
 from calendars.ical.types import (
     Attendee,
     BudgetExceeded,

@@ -19,13 +19,66 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dateutil.rrule import rrule, rruleset, rrulestr
 
-from calendars.ical.types import BudgetExceeded, ICalendarError
+from calendars.ical.types import BudgetExceeded, ICalendarError, RecurrenceRule
+
+# --- Reading an RRULE ---------------------------------------------------------------------
+
+
+def rrule_read(component: Any) -> RecurrenceRule | None:
+    """The VEVENT's first RRULE as a :class:`RecurrenceRule`, or None."""
+    value = component.get("RRULE")
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    return recurrence_rule_from_parts(value, text=value.to_ical().decode())
+
+
+def recurrence_rule_from_parts(parts: Mapping[str, Any], *, text: str) -> RecurrenceRule:
+    """Structure an RRULE mapping (as icalendar reads it) into a :class:`RecurrenceRule`."""
+    known = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH"}
+    known |= {"BYSETPOS", "WKST"}
+
+    def values(name: str) -> list[Any]:
+        found = parts.get(name)
+        if found is None:
+            return []
+        return list(found) if isinstance(found, list | tuple) else [found]
+
+    def integers(name: str) -> tuple[int, ...]:
+        return tuple(int(v) for v in values(name))
+
+    freq = str((values("FREQ") or [""])[0]).upper()
+    interval = int((values("INTERVAL") or [1])[0]) or 1
+    count_values = values("COUNT")
+    until_values = values("UNTIL")
+    other = tuple(
+        (str(name).upper(), ",".join(str(v) for v in values(str(name))))
+        for name in parts
+        if str(name).upper() not in known
+    )
+    return RecurrenceRule(
+        freq=freq,
+        interval=interval,
+        count=int(count_values[0]) if count_values else None,
+        until=until_values[0] if until_values else None,
+        by_day=tuple(str(v).upper() for v in values("BYDAY")),
+        by_month_day=integers("BYMONTHDAY"),
+        by_month=integers("BYMONTH"),
+        by_set_pos=integers("BYSETPOS"),
+        week_start=str(values("WKST")[0]).upper() if values("WKST") else None,
+        other=other,
+        text=text,
+    )
+
+
+# --- Evaluating under a budget --------------------------------------------------------------
 
 
 class RecurrenceTooExpensive(BudgetExceeded):

@@ -14,6 +14,7 @@ from icalendar.prop import vBroken
 from calendars.ical.budgets import calendars_read
 from calendars.ical.parse import decode
 from calendars.ical.types import LIBRARY_ERRORS, Event, ITipMessage, Method
+from calendars.ical.vtimezone import Years
 from calendars.ical.zones import (
     BoundedCache,
     custom_zone,
@@ -101,7 +102,7 @@ def build_attachment(
 
 def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date) -> Any:
     """The VTIMEZONE to attach for a zone that has no IANA name, or None if unusable."""
-    zone = custom_zone(component)
+    zone = custom_zone(component, years=Years(first.year, last.year))
     if zone is None:
         return None
     if _well_formed(component):

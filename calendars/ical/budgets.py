@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import icalendar
 from icalendar.parser.content_line import Contentline, Contentlines
 from icalendar.parser.ical.calendar import CalendarIcalParser
-from icalendar.prop import vBinary, vText, vUnknown, vUri
+from icalendar.prop import vBinary, vBroken, vText, vUnknown, vUri
 
 from calendars.ical.types import BudgetExceeded
 
@@ -269,6 +269,8 @@ def event_dates(component: Any) -> Iterable[tuple[str, dt.date | dt.datetime]]:
         if values is None:
             continue
         for entry in values if isinstance(values, list) else [values]:
+            if isinstance(entry, vBroken):
+                continue  # reported by the reader (parse.py) with the line it is on
             if hasattr(entry, "dts"):
                 for item in entry.dts:
                     value = item.dt
@@ -283,7 +285,7 @@ def event_dates(component: Any) -> Iterable[tuple[str, dt.date | dt.datetime]]:
     for name in _RULE_PROPERTIES:
         rules = component.get(name)
         for rule in rules if isinstance(rules, list) else [rules]:
-            if rule is None or not hasattr(rule, "get"):
+            if rule is None or isinstance(rule, vBroken) or not hasattr(rule, "get"):
                 continue
             for until in rule.get("UNTIL") or []:
                 if isinstance(until, dt.date):

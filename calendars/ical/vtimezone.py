@@ -5,12 +5,12 @@ A VTIMEZONE describes its offsets by observances (STANDARD, DAYLIGHT), each with
 dates that repeat the onset (RRULE, RDATE). Read naively, every ``utcoffset()`` walks those
 rules from their start, which Outlook writes as 1601, and a sender can make that walk as
 long as they like (``FREQ=SECONDLY``). So :func:`table_zone_build` reads the observances once,
-refuses rules no real zone has (more often than daily, a zero INTERVAL) and computes every
-transition between :data:`TABLE_FIRST_YEAR` and :data:`TABLE_LAST_YEAR` (the calendar years
-events may use, with a margin) under a budget of work and of transitions. The result,
-:class:`TableZone`, is a ``tzinfo`` that answers each lookup with one binary search (PEP 495
-``fold`` included), like ``zoneinfo``; before the table it keeps the first offset, after it the
-last one.
+refuses rules no real zone has (more often than daily, a zero INTERVAL) and computes the
+transitions of the years the message needs (:class:`Years`; at most :data:`TABLE_FIRST_YEAR`
+to :data:`TABLE_LAST_YEAR`, the calendar years events may use) under a budget of work and
+of transitions. The result, :class:`TableZone`, is a ``tzinfo`` that answers each lookup with
+one binary search (PEP 495 ``fold`` included), like ``zoneinfo``; before the table it keeps
+the offset in force when the table starts, after it the last one.
 """
 
 from __future__ import annotations
@@ -32,8 +32,26 @@ MAX_TRANSITIONS = 2000
 MAX_STEPS = 2000  # of dateutil's walk (months or years, see rules.py), for all rules of a zone
 MAX_OFFSET = dt.timedelta(hours=18)
 _SUB_DAILY = frozenset({"SECONDLY", "MINUTELY", "HOURLY"})
-_TABLE_START = dt.datetime(TABLE_FIRST_YEAR, 1, 1)
-_TABLE_END = dt.datetime(TABLE_LAST_YEAR, 12, 31, 23, 59, 59)
+
+
+@dataclass(frozen=True)
+class Years:
+    """The years a table covers (inclusive), within TABLE_FIRST_YEAR..TABLE_LAST_YEAR."""
+
+    first: int = TABLE_FIRST_YEAR
+    last: int = TABLE_LAST_YEAR
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "first", min(max(self.first, TABLE_FIRST_YEAR), TABLE_LAST_YEAR))
+        object.__setattr__(self, "last", min(max(self.last, self.first), TABLE_LAST_YEAR))
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime(self.first, 1, 1)
+
+    @property
+    def end(self) -> dt.datetime:
+        return dt.datetime(self.last, 12, 31, 23, 59, 59)
 
 
 @dataclass(frozen=True)
@@ -207,17 +225,17 @@ def _offset_name(offset: dt.timedelta) -> str:
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _shifted_start(start: dt.datetime, rule: ZoneRule) -> dt.datetime:
+def _shifted_start(start: dt.datetime, rule: ZoneRule, years: Years) -> dt.datetime:
     """The rule's start moved forward by whole periods to just before the table, so that the
     walk starts near the table instead of in 1601. Rules with COUNT keep their start (the
     count is from there); so does a start that cannot move (29 February to a common year)."""
-    target = TABLE_FIRST_YEAR - 2
+    target = years.first - 2
     if start.year >= target or rule.counted:
         return start
     try:
         if rule.freq == "YEARLY":
-            years = (target - start.year) // rule.interval * rule.interval
-            return start.replace(year=start.year + years)
+            shift = (target - start.year) // rule.interval * rule.interval
+            return start.replace(year=start.year + shift)
         if rule.freq == "MONTHLY":
             months = (target - start.year) * 12 // rule.interval * rule.interval
             index = start.month - 1 + months
@@ -230,19 +248,19 @@ def _shifted_start(start: dt.datetime, rule: ZoneRule) -> dt.datetime:
     return start
 
 
-def _onsets(observance: Observance, work: Work) -> Iterator[dt.datetime]:
+def _onsets(observance: Observance, work: Work, years: Years) -> Iterator[dt.datetime]:
     """Every onset of one observance up to the end of the table (local wall times), plus the
     last one before the table, so that the offset in force when the table starts is known."""
     yield observance.start
     yield from observance.rdates
     aware_from = dt.timezone(observance.offset_from)
     for rule in observance.rules:
-        begin = _shifted_start(observance.start, rule)
+        begin = _shifted_start(observance.start, rule, years)
         try:
             occurrences = rule_build(rule.text, dtstart=begin.replace(tzinfo=aware_from), work=work)
             for occurrence in occurrences:
                 wall = occurrence.replace(tzinfo=None)
-                if wall > _TABLE_END:
+                if wall > years.end:
                     break
                 yield wall
         except RecurrenceTooExpensive as exc:
@@ -254,13 +272,18 @@ def _onsets(observance: Observance, work: Work) -> Iterator[dt.datetime]:
 
 
 def table_zone_build(
-    tzid: str, observances: Iterable[Observance], *, work: Work | None = None
+    tzid: str,
+    observances: Iterable[Observance],
+    *,
+    work: Work | None = None,
+    years: Years | None = None,
 ) -> TableZone:
     """The :class:`TableZone` of ``observances``; raises :class:`BudgetExceeded` when they
     take more work than ``work`` (default :data:`MAX_STEPS`) or change more often than
     :data:`MAX_TRANSITIONS` allows."""
     observances = tuple(observances)
     work = work if work is not None else Work(max_steps=MAX_STEPS)
+    years = years or Years()
     before: tuple[dt.datetime, _State] | None = None
     transitions: dict[dt.datetime, _State] = {}
     for observance in observances:
@@ -269,22 +292,22 @@ def table_zone_build(
             dst=_dst_delta(observance, observances),
             name=observance.name,
         )
-        for wall in _onsets(observance, work):
+        for wall in _onsets(observance, work, years):
             try:
                 at = wall - observance.offset_from  # RFC 5545: onsets are in the old offset
             except OverflowError:
                 continue
-            if at < _TABLE_START:
+            if at < years.start:
                 if before is None or at > before[0]:
                     before = (at, state)
                 continue
-            if at > _TABLE_END:
+            if at > years.end:
                 continue
             transitions[at] = state
             if len(transitions) > MAX_TRANSITIONS:
                 raise BudgetExceeded(
                     "a time zone of the event changes its offset more than "
-                    f"{MAX_TRANSITIONS} times between {TABLE_FIRST_YEAR} and {TABLE_LAST_YEAR}",
+                    f"{MAX_TRANSITIONS} times between {years.first} and {years.last}",
                     limit="time-zone rules",
                 )
     ordered = sorted(transitions.items())

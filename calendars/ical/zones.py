@@ -20,9 +20,10 @@ from typing import Any
 import icalendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from calendars.ical.budgets import event_dates
 from calendars.ical.rules import Work
 from calendars.ical.types import LIBRARY_ERRORS, UTC, BudgetExceeded
-from calendars.ical.vtimezone import observances_read, table_zone_build
+from calendars.ical.vtimezone import Years, observances_read, table_zone_build
 
 # A message may define and use this many zones of its own, built with this much work in all
 # (see vtimezone.py: a step is a month or year of a rule's walk).
@@ -43,6 +44,7 @@ class ZoneContext:
         self.x_wr_zone: zoneinfo.ZoneInfo | None = iana_zone(wr) if wr else None
         self._custom: dict[str, dt.tzinfo | None] = {}
         self._work = Work(max_steps=MAX_ZONE_STEPS_PER_MESSAGE)
+        self.years = years_needed(calendar)
 
     def zone_for(self, tzid: str) -> dt.tzinfo | None:
         """The tzinfo for a TZID, or None when nothing identifies it (the time is floating).
@@ -65,7 +67,7 @@ class ZoneContext:
                 f"the message uses more than {MAX_CUSTOM_ZONES} time zones of its own",
                 limit="time zones",
             )
-        custom = custom_zone(component, work=self._work)
+        custom = custom_zone(component, work=self._work, years=self.years)
         self._custom[tzid] = custom
         return custom
 
@@ -155,7 +157,34 @@ class BoundedCache:
 _CUSTOM_ZONES = BoundedCache(256)
 
 
-def custom_zone(component: Any, *, work: Work | None = None) -> dt.tzinfo | None:
+# A series without end is read ten years on (as the attachment's zone definitions are), and
+# every table reaches a little past this year, so that answering an occurrence of an old
+# series today finds its offsets.
+ENDLESS_SERIES_YEARS = 10
+
+
+def years_needed(calendar: Any) -> Years:
+    """The years the calendar's own zones must cover: those of its event dates (budgets.py's
+    event_dates) with a year's margin, ten more for a series without UNTIL, and at least up
+    to two years from now."""
+    found: list[int] = []
+    endless = False
+    for component in calendar.walk("VEVENT"):
+        found += [value.year for _, value in event_dates(component)]
+        rules = component.get("RRULE")
+        for rule in rules if isinstance(rules, list) else ([rules] if rules is not None else []):
+            if isinstance(rule, dict) and not rule.get("UNTIL"):
+                endless = True
+    this_year = dt.date.today().year
+    if not found:
+        return Years(this_year - 1, this_year + 2)
+    last = max(found) + 1 + (ENDLESS_SERIES_YEARS if endless else 0)
+    return Years(min(found) - 1, max(last, this_year + 2))
+
+
+def custom_zone(
+    component: Any, *, work: Work | None = None, years: Years | None = None
+) -> dt.tzinfo | None:
     """The zone a VTIMEZONE defines, as a bounded table (:mod:`calendars.ical.vtimezone`), or
     None when the definition is unusable (the times then float). Raises
     :class:`BudgetExceeded` when it asks for more than Convoke computes.
@@ -165,14 +194,16 @@ def custom_zone(component: Any, *, work: Work | None = None) -> dt.tzinfo | None
     remembered too, so that sending it again costs nothing.
     """
     try:
-        key = hashlib.sha256(component.to_ical()).digest()
+        digest = hashlib.sha256(component.to_ical()).digest()
     except LIBRARY_ERRORS:
         return None
     tzid = str(component.get("TZID", ""))
+    years = years or Years()
+    key = (digest, years)
 
     def build() -> dt.tzinfo | BudgetExceeded | None:
         try:
-            return table_zone_build(tzid, observances_read(component), work=work)
+            return table_zone_build(tzid, observances_read(component), work=work, years=years)
         except BudgetExceeded as exc:
             return exc
         except LIBRARY_ERRORS:  # ICalendarError among them: an unusable definition

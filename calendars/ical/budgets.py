@@ -44,9 +44,10 @@ class ParseLimits:
     cost of reading a 1 MiB body well under a second."""
 
     max_bytes: int = 2 * 1024 * 1024
+    max_lines: int = 50_000  # physical lines, folded ones included: counted before splitting
     max_depth: int = 8  # VCALENDAR > VEVENT > VALARM is 3
     max_components: int = 1000
-    max_properties: int = 12_000  # a meeting of 10,000 attendees is read
+    max_properties: int = 10_500  # a meeting of 10,000 attendees is read
     max_parameters: int = 40_000
     max_parameters_per_property: int = 40
     max_line_chars: int = 8 * 1024  # a content line, unfolded
@@ -241,6 +242,11 @@ def calendars_read(text: str) -> list[Any]:
         raise BudgetExceeded(
             f"the data is {len(text)} characters long; at most {LIMITS.max_bytes} are read",
             limit="size",
+        )
+    newlines = text.count("\n") or text.count("\r")
+    if newlines > LIMITS.max_lines:
+        raise BudgetExceeded(
+            f"the data has {newlines} lines; at most {LIMITS.max_lines} are read", limit="lines"
         )
     lines = Contentlines.from_ical(text)
     return list(_UntrustedCalendar.from_ical(lines, multiple=True))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -31,6 +32,7 @@ from invitations.models import (
 from scheduling.models import SchedulingMessage
 from tests.factories import BookingFactory
 from tests.fakes.brevo_inbound import FakeBrevoApi
+from tests.hostile import HOSTILE_DIR
 from tests.invitations.rsvp_support import (
     Account,
     DavProxy,
@@ -583,3 +585,24 @@ def test_reply_to_an_older_version_is_refused_when_a_newer_invitation_was_delive
     assert reply.status == InboundReplyStatus.REFUSED
     assert "SEQUENCE 0" in reply.last_error
     assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "NEEDS-ACTION"
+
+
+def test_webhook_answers_at_once_and_stores_nothing_when_the_reply_has_a_hostile_zone(
+    client: Client, brevo_api: FakeBrevoApi, settings: Any
+) -> None:
+    # Issue 11, finding 1: the inbound webhook reads bodies like the callback does.
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    hostile = (
+        (HOSTILE_DIR / "zone-secondly-dtstart.ics")
+        .read_bytes()
+        .replace(b"METHOD:REQUEST", b"METHOD:REPLY")
+    )
+
+    started = time.monotonic()
+    response = post_inbound(
+        client, brevo_api.payload(reply_email(hostile, sender="bob@example.net"))
+    )
+
+    assert response.status_code == 200
+    assert time.monotonic() - started < 5.0
+    assert InboundReply.objects.count() == 0

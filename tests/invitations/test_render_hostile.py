@@ -13,11 +13,13 @@ import time
 from typing import Any
 
 import pytest
+from celery.exceptions import TimeLimitExceeded
 from django.core import mail
 from django.test import Client
 
 from invitations.models import Delivery, DeliveryStatus
 from invitations.services import delivery_send
+from invitations.tasks import delivery_send_task
 from scheduling.models import SchedulingMessage
 from tests.hostile import HOSTILE_DIR
 from tests.invitations.test_delivery import make_delivery
@@ -121,3 +123,16 @@ def test_update_lists_what_changed_when_the_previous_version_is_readable(
 
     assert [d.status for d in Delivery.objects.order_by("pk")] == [DeliveryStatus.SENT] * 2
     assert "What changed" in mail.outbox[1].body
+
+
+def test_attempt_ended_by_the_hard_time_limit_is_dead_at_once_when_celery_reports_it() -> None:
+    # Celery calls the task's on_failure in the worker's main process when the hard time
+    # limit has ended the process that ran the attempt (celery/worker/request.py).
+    delivery = make_delivery(status=DeliveryStatus.SENDING, attempts=1)
+
+    delivery_send_task.on_failure(TimeLimitExceeded(90), "task-id", (delivery.pk,), {}, None)
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.DEAD
+    assert "hard time limit" in delivery.last_error
+    assert delivery.next_attempt_at is None

@@ -268,15 +268,15 @@ GOOGLE_API_BACKOFF_SECONDS: float = env.float("GOOGLE_API_BACKOFF_SECONDS", defa
 
 # --- Bookings ---------------------------------------------------------------------------------
 # Public booking requests per client address (DRF throttle rate), how long the subscriber's
-# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the provider sync
-# task retries (attempts, then the booking shows sync_state "failed" to operators).
+# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the publish
+# task retries (attempts, then the booking shows publish_state "failed" to operators).
 BOOKING_REQUEST_THROTTLE_RATE: str = env.str("BOOKING_REQUEST_THROTTLE_RATE", default="30/hour")
 BOOKING_DECISION_TOKEN_MAX_AGE_DAYS: int = env.int(
     "BOOKING_DECISION_TOKEN_MAX_AGE_DAYS", default=30
 )
 BOOKING_MAX_DAYS_AHEAD: int = env.int("BOOKING_MAX_DAYS_AHEAD", default=366)
-BOOKING_SYNC_MAX_RETRIES: int = env.int("BOOKING_SYNC_MAX_RETRIES", default=8)
-BOOKING_SYNC_BACKOFF_SECONDS: float = env.float("BOOKING_SYNC_BACKOFF_SECONDS", default=30.0)
+BOOKING_PUBLISH_MAX_RETRIES: int = env.int("BOOKING_PUBLISH_MAX_RETRIES", default=8)
+BOOKING_PUBLISH_BACKOFF_SECONDS: float = env.float("BOOKING_PUBLISH_BACKOFF_SECONDS", default=30.0)
 CALDAV_TIMEOUT_SECONDS: float = env.float("CALDAV_TIMEOUT_SECONDS", default=20.0)
 # Push notifications (gcal_push): the lifetime asked for new watch channels (Google may grant
 # less), and how often every watched calendar is synced anyway, since Google drops some
@@ -318,6 +318,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
+    "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
+}
+# Bookings to publish whose enqueue or retry was lost (broker down, worker killed).
+CELERY_BEAT_SCHEDULE["calendars-bookings-publish-sweep"] = {
+    "task": "calendars.tasks.bookings_publish_sweep_task",
     "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
 # Refused callbacks are kept a day for the admin's index panel, then forgotten.

@@ -1,4 +1,4 @@
-"""Invitation emails: from the raw iTIP body to a complete Django email (nothing is sent here).
+"""Every email's rendering, and the calendar messages' emails (nothing is sent here).
 
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
@@ -27,6 +27,7 @@ import zoneinfo
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import cache
+from typing import Any
 
 import css_inline
 from django.conf import settings
@@ -66,6 +67,7 @@ __all__ = [
     "RsvpAction",
     "email_build",
     "email_kind",
+    "email_render",
     "rsvp_links",
 ]
 
@@ -126,12 +128,7 @@ def email_build(
         prefs=prefs,
         previous=previous,
     )
-    subject = _header_text(
-        render_to_string(f"emails/{kind.value}.subject.txt", context), SUBJECT_MAX_CHARS
-    )
-    context["subject"] = subject
-    text = _tidy_text(render_to_string(f"emails/{kind.value}.txt", context))
-    html = _inliner().inline(render_to_string(f"emails/{kind.value}.html", context))
+    subject, text, html = email_render(template=kind.value, context=context)
 
     # The display name is the person's CN only: an address shown as a name looks forged.
     if itip_method is Method.REPLY:
@@ -149,6 +146,22 @@ def email_build(
     mail.attach_alternative(html, "text/html")
     mail.attach(_calendar_part(message, itip_method))
     return mail
+
+
+def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of ``templates/emails/<template>.{subject.txt,txt,html}``.
+
+    The one renderer of every email (calendar messages and booking notices alike): the
+    subject is one capped line without control characters, the text is tidied, and the
+    HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
+    """
+    subject = _header_text(
+        render_to_string(f"emails/{template}.subject.txt", context), SUBJECT_MAX_CHARS
+    )
+    context = {**context, "subject": subject}
+    text = _tidy_text(render_to_string(f"emails/{template}.txt", context))
+    html = _inliner().inline(render_to_string(f"emails/{template}.html", context))
+    return subject, text, html
 
 
 # --- Inputs -----------------------------------------------------------------------------------

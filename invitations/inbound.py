@@ -32,7 +32,6 @@ import hashlib
 import logging
 from email.message import Message
 from email.utils import getaddresses
-from functools import partial
 from typing import Any
 
 import requests
@@ -44,6 +43,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.ical import ICalendarError, Method, clean_address, parse_itip, recurrence_key
 from calendars.models import TransitionSource
 from invitations.models import InboundReply, InboundReplyStatus
@@ -55,6 +55,7 @@ from invitations.rsvp import (
     RsvpUnavailable,
     rsvp_answer_record,
 )
+from invitations.tasks import inbound_reply_apply_task
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,6 @@ def inbound_message_receive(*, message: Message) -> list[int]:
 def _reply_store(
     *, body: bytes, attendee: str, organizer: str, uid: str, dtstamp: dt.datetime | None
 ) -> int | None:
-    from invitations.tasks import inbound_reply_apply_task
-
     digest = hashlib.sha256(body).hexdigest()
     try:
         with transaction.atomic():
@@ -199,7 +198,7 @@ def _reply_store(
                 uid=uid[:1024],
                 dtstamp=dtstamp,
             )
-            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply.pk), robust=True)
+            enqueue_on_commit(inbound_reply_apply_task, reply.pk)
     except IntegrityError:
         logger.info("inbound reply duplicate ignored")
         return None
@@ -305,8 +304,6 @@ def inbound_replies_sweep(
     :data:`INBOUND_LOST_AFTER`; taking it touches it, so a slow queue is not flooded with
     copies. Applying a reply is idempotent, so a copy that does run changes nothing.
     """
-    from invitations.tasks import inbound_reply_apply_task
-
     now = now or timezone.now()
     lost = list(
         InboundReply.objects.filter(
@@ -320,7 +317,8 @@ def inbound_replies_sweep(
     if lost:
         InboundReply.objects.filter(pk__in=lost).update(updated_at=now)
         for reply_id in lost:
-            inbound_reply_apply_task.delay(reply_id)
+            if not enqueue(inbound_reply_apply_task, reply_id):
+                break  # the broker is down; the next sweep tries again
         logger.warning("inbound replies enqueued again by the sweep count=%d", len(lost))
     return lost
 
@@ -328,8 +326,6 @@ def inbound_replies_sweep(
 def inbound_replies_retry(*, reply_ids: list[int]) -> int:
     """Operators: apply failed REPLYs again (after a long CalDAV outage). Each goes back to
     pending with its attempts reset and is enqueued after the commit; returns how many."""
-    from invitations.tasks import inbound_reply_apply_task
-
     with transaction.atomic():
         ids = list(
             InboundReply.objects.filter(
@@ -340,6 +336,6 @@ def inbound_replies_retry(*, reply_ids: list[int]) -> int:
             status=InboundReplyStatus.PENDING, attempts=0, last_error="", updated_at=timezone.now()
         )
         for reply_id in ids:
-            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply_id), robust=True)
+            enqueue_on_commit(inbound_reply_apply_task, reply_id)
     logger.info("inbound replies retried by an operator count=%d", len(ids))
     return len(ids)

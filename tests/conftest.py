@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 pytest_plugins = [
+    "tests.fixtures",
     "tests.log_scan",
     "tests.fakes.smtp",
     "tests.fakes.messages_api",

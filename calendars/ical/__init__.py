@@ -18,8 +18,10 @@ from calendars.ical.edit import (
 )
 from calendars.ical.parse import parse_itip, recurrence_rule_from_parts
 from calendars.ical.types import (
+    ITIP_EMAIL_METHODS,
     Attendee,
     Event,
+    EventStatus,
     ICalendarError,
     ITipMessage,
     Method,
@@ -33,8 +35,10 @@ from calendars.ical.types import (
 from calendars.ical.zones import iana_name
 
 __all__ = [
+    "ITIP_EMAIL_METHODS",
     "Attendee",
     "Event",
+    "EventStatus",
     "ICalendarError",
     "ITipMessage",
     "Method",

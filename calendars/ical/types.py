@@ -47,6 +47,18 @@ class Method(StrEnum):
     DECLINECOUNTER = "DECLINECOUNTER"
 
 
+# The methods Convoke turns into emails (DESIGN of the callback: REQUEST, REPLY, CANCEL).
+ITIP_EMAIL_METHODS = (Method.REQUEST, Method.REPLY, Method.CANCEL)
+
+
+class EventStatus(StrEnum):
+    """STATUS of a VEVENT (RFC 5545 section 3.8.1.11)."""
+
+    TENTATIVE = "TENTATIVE"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+
+
 class PartStat(StrEnum):
     """Participation status of an attendee of a VEVENT (RFC 5545 section 3.2.12)."""
 

@@ -31,7 +31,6 @@ from gcal_push.channels.records import (
     BatchProgress,
     ChannelRunSummary,
     ProgressCallback,
-    grant_revoked_mark,
 )
 from gcal_push.channels.runs import channels_backfill, channels_renew, channels_teardown
 
@@ -48,5 +47,4 @@ __all__ = [
     "channels_backfill",
     "channels_renew",
     "channels_teardown",
-    "grant_revoked_mark",
 ]

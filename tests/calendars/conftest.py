@@ -36,7 +36,7 @@ def google_fake(google_server: FakeGoogleCalendar, settings) -> Iterator[FakeGoo
         setattr(settings, name, value)
     settings.GOOGLE_API_BACKOFF_SECONDS = 0.001
     settings.GOOGLE_API_TIMEOUT_SECONDS = 5.0
-    settings.BOOKING_SYNC_BACKOFF_SECONDS = 0.0
+    settings.BOOKING_PUBLISH_BACKOFF_SECONDS = 0.0
     yield google_server
     google_server.reset()
 
@@ -117,5 +117,5 @@ def radicale(radicale_server: RadicaleServer, settings) -> RadicaleServer:  # ty
     settings.CALDAV_PASSWORD = radicale_server.password
     settings.CALDAV_OUTBOUND_API_KEY = ""
     settings.CALDAV_TIMEOUT_SECONDS = 10.0
-    settings.BOOKING_SYNC_BACKOFF_SECONDS = 0.0
+    settings.BOOKING_PUBLISH_BACKOFF_SECONDS = 0.0
     return radicale_server

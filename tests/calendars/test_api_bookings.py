@@ -265,7 +265,7 @@ def test_confirm_action_books_and_repeats_harmlessly_when_called_twice(
         ("", "requested", "api"),
         ("requested", "booked", "api"),
     ]
-    assert detail["sync_state"] == "synced"
+    assert detail["publish_state"] == "published"
     assert len(google_fake.requests_for("events.patch")) == 1
 
 

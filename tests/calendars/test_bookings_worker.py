@@ -13,7 +13,7 @@ from celery.contrib.testing.worker import start_worker
 from django.test import Client
 
 from calendars.celery import app
-from calendars.models import Booking, SyncState
+from calendars.models import Booking, PublishState
 from tests.calendars.conftest import google_setup_create
 from tests.calendars.test_bookings_google import slot
 from tests.factories import ScheduleFactory
@@ -58,7 +58,7 @@ def test_request_is_acknowledged_before_google_and_synced_by_a_worker_when_one_r
         )
         assert response.status_code == 201
         booking = Booking.objects.get()
-        assert booking.sync_state == SyncState.PENDING
+        assert booking.publish_state == PublishState.PENDING
         assert google_fake.requests_for("events.insert") == []
         with start_worker(
             app,
@@ -70,7 +70,7 @@ def test_request_is_acknowledged_before_google_and_synced_by_a_worker_when_one_r
             queues=[queue],
         ):
             synced = wait_until(
-                lambda: Booking.objects.get(pk=booking.pk).sync_state == SyncState.SYNCED,
+                lambda: Booking.objects.get(pk=booking.pk).publish_state == PublishState.PUBLISHED,
                 timeout=WORKER_TIMEOUT_SECONDS,
             )
     assert synced

@@ -9,6 +9,7 @@ from django.db import connection
 
 from calendars.models import GoogleAccount
 from calendars.providers import google
+from gcal_push.credentials import google_client
 from tests.calendars.conftest import GoogleSetup
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
@@ -29,7 +30,7 @@ def _event_body(event_id: str, **extra: object) -> dict[str, object]:
 
 
 def _client(setup: GoogleSetup) -> google.GoogleCalendarClient:
-    return google.GoogleCalendarClient.for_account(GoogleAccount.objects.get(pk=setup.account.pk))
+    return google_client(GoogleAccount.objects.get(pk=setup.account.pk))
 
 
 def test_event_id_is_base32hex_when_generated() -> None:

@@ -117,7 +117,7 @@ def google(
     settings.GOOGLE_WEBHOOK_URL = WEBHOOK_URL
     settings.GOOGLE_API_BACKOFF_SECONDS = 0.001
     settings.GOOGLE_API_TIMEOUT_SECONDS = 5.0
-    settings.BOOKING_SYNC_BACKOFF_SECONDS = 0.0
+    settings.BOOKING_PUBLISH_BACKOFF_SECONDS = 0.0
     settings.GOOGLE_INVITE_ENABLED = True
     settings.GOOGLE_SYNC_DEBOUNCE_SECONDS = 0.0
     yield push_google_server

@@ -204,7 +204,7 @@ def test_nothing_is_lost_when_an_outage_outlasts_the_retries(
     # The sync task failed, was retried and synced; then the event's deletion.
     assert ran[0] == "gcal_push.tasks.calendar_sync_task"
     assert ran.count("gcal_push.tasks.calendar_sync_task") == 1
-    assert "calendars.tasks.booking_provider_sync_task" in ran
+    assert "calendars.tasks.booking_publish_task" in ran
     assert declined_once(booking)
     assert len(google.requests_for("events.delete")) == 1
     state.refresh_from_db()

@@ -21,8 +21,7 @@ from django.test import Client
 
 from calendars.ical import parse_itip
 from calendars.models import BookingTransition, TransitionSource
-from invitations.models import InboundReply, InboundReplyStatus
-from scheduling.models import SchedulingMessage
+from invitations.models import Delivery, InboundReply, InboundReplyStatus
 from tests.factories import BookingFactory
 from tests.fakes.brevo_inbound import FakeBrevoApi
 from tests.invitations.rsvp_support import (
@@ -129,7 +128,8 @@ def test_partstat_is_set_on_the_server_when_the_reply_has_a_valid_signature(
         ATTENDEE: "ACCEPTED",
         "c@example.com": "NEEDS-ACTION",
     }
-    assert SchedulingMessage.objects.count() == 0  # the organizer has the client's own email
+    # The organizer has the client's own email: Convoke sends none.
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_reply_is_applied_when_it_is_inline_in_the_alternative_part(

@@ -72,4 +72,4 @@ def test_corpus_file_is_delivered_or_refused_with_a_reason_when_posted_as_reques
     assert recipient in [a.addr_spec.lower() for a in parsed["To"].addresses]
     assert parsed["From"] and parsed["Subject"] and parsed["Date"]
     [calendar] = _calendar_parts(parsed)
-    assert parse_itip(calendar.get_content().encode("utf-8")).uid == delivery.message.uid
+    assert parse_itip(calendar.get_content().encode("utf-8")).uid == delivery.uid

@@ -1,6 +1,12 @@
-"""Make a booking's calendar reflect its status: the provider side of DESIGN.md 1.3.
+"""Publish a booking: make its calendar reflect its status (Convoke to the provider).
 
-:func:`booking_provider_sync` is what the Celery task runs after every booking change. It
+"Sync" in Convoke means Google to Convoke only (:mod:`gcal_push.sync`); this is the other
+direction. :func:`booking_publish_enqueue` marks bookings to publish (``publish_state``
+pending, ``publish_due_at`` set) in the caller's transaction and enqueues the task after the
+commit; :func:`bookings_publish_sweep` enqueues again what is due and was lost (a broker
+refusal, a dead worker, a lost retry).
+
+:func:`booking_publish` is what the Celery task runs after every booking change. It
 compares ``Booking.status`` with ``Booking.provider_status`` (what the provider last
 reflected) and does the one step that closes the gap, by calendar kind:
 
@@ -10,7 +16,9 @@ reflected) and does the one step that closes the gap, by calendar kind:
   ``events.delete``, both with ``sendUpdates=all``.
 - Google calendar, flag off: ``events.import`` (Google sends nothing) plus Convoke's own
   REQUEST email; confirming patches the status and sends a REQUEST with SEQUENCE+1;
-  declining or cancelling deletes the event and sends a CANCEL.
+  declining or cancelling deletes the event and sends a CANCEL. These emails go to the
+  outbox (:func:`calendars.hooks.booking_email_enqueue`) in the transaction that records
+  the step, so none is lost and none is sent twice.
 - CalDAV calendar: the event with ORGANIZER and ATTENDEE is PUT to the organizer's
   collection; confirming PUTs it again with SEQUENCE+1 and STATUS:CONFIRMED; declining or
   cancelling DELETEs it.
@@ -21,7 +29,7 @@ Convoke sends them as on Google with the flag off.
 Idempotence: the Google event id is chosen and stored when the booking is created, so a
 retried insert gets 409 and the existing event is fetched and compared; a delete answered 404
 or 410 is done; ``provider_status`` is written after each successful step, so a repeated task
-finds nothing to do. A lease on the booking (``sync_lease_until``, taken with a conditional
+finds nothing to do. A lease on the booking (``publish_lease_until``, taken with a conditional
 ``UPDATE``) lets one sync at a time call the provider, outside any transaction (on SQLite a
 transaction would hold the whole database's write lock during the HTTP call).
 """
@@ -40,21 +48,33 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calendars.models import Booking, BookingStatus, Provider, SyncState
-from calendars.providers import ProviderError
+from calendars import hooks
+from calendars.enqueue import enqueue, enqueue_on_commit
+from calendars.hooks import BookingEmail, BookingEmailRequest
+from calendars.ical import EventStatus, Method, PartStat, booking_event_build
+from calendars.models import Booking, BookingStatus, Provider, PublishState
+from calendars.providers import ProviderError, caldav, google
+from calendars.tasks import booking_publish_task
 
 logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(minutes=5)
 MAX_ROUNDS = 4  # the status may change while a step runs; follow it a few times
 ACTIVE = frozenset({BookingStatus.REQUESTED, BookingStatus.BOOKED})
-SYNC_ERROR_MAX = 500
+PUBLISH_ERROR_MAX = 500
 
 
-class SyncOutcome(enum.StrEnum):
-    SYNCED = "synced"
+# A booking marked to publish is enqueued after the commit; the sweep steps in when it is
+# still due after this long (the enqueue was lost), and leaves what it enqueued this long.
+PUBLISH_ENQUEUE_GRACE = dt.timedelta(seconds=60)
+SWEEP_LEASE = dt.timedelta(minutes=5)
+SWEEP_BATCH_SIZE = 500
+
+
+class PublishOutcome(enum.StrEnum):
+    PUBLISHED = "published"
     UNCHANGED = "unchanged"  # the provider already reflected the status
-    BUSY = "busy"  # another sync holds the lease; try again later
+    BUSY = "busy"  # another publish holds the lease; try again later
 
 
 class CalendarMode(enum.StrEnum):
@@ -63,17 +83,17 @@ class CalendarMode(enum.StrEnum):
     CALDAV = "caldav"
 
 
-class BookingSyncFailed(ProviderError):
+class BookingPublishFailed(ProviderError):
     """A step that retrying cannot fix (event deleted meanwhile, wrong calendar, refused)."""
 
-    reason = "sync_failed"
+    reason = "publish_failed"
 
 
 @dataclasses.dataclass(frozen=True)
 class OwnInvitation:
     """An iTIP message Convoke sends the bookee itself (when no provider does)."""
 
-    method: str  # "REQUEST" or "CANCEL"
+    method: Method  # REQUEST or CANCEL
     sequence: int
 
 
@@ -95,16 +115,100 @@ def calendar_mode(*, provider: str) -> CalendarMode:
     return CalendarMode.CALDAV
 
 
-def booking_provider_sync(*, booking_id: int) -> SyncOutcome:
+def booking_event_body(
+    booking: Booking,
+    *,
+    sequence: int | None = None,
+    status: EventStatus | None = None,
+    method: Method | None = None,
+) -> bytes:
+    """The booking's calendar object (RFC 5545), or with ``method`` its iTIP message (RFC
+    5546): what is PUT to a CalDAV calendar, sent to the bookee, or shown on the RSVP page.
+
+    ``status`` defaults to the booking's: TENTATIVE while requested, CONFIRMED when booked,
+    CANCELLED otherwise. Needs ``booking.organizer`` (select it with the booking).
+    """
+    if status is None:
+        status = BOOKING_EVENT_STATUS.get(BookingStatus(booking.status), EventStatus.CANCELLED)
+    return booking_event_build(
+        uid=booking.ical_uid,
+        sequence=booking.sequence if sequence is None else sequence,
+        status=status,
+        summary=booking.title,
+        description=booking.description,
+        start=booking.start,
+        end=booking.end,
+        time_zone=booking.time_zone,
+        organizer_address=booking.organizer.email,
+        organizer_name=booking.organizer.full_name,
+        attendee_address=booking.attendee_email,
+        attendee_name=booking.attendee_name,
+        attendee_partstat=booking.attendee_partstat or PartStat.NEEDS_ACTION,
+        method=method,
+    )
+
+
+BOOKING_EVENT_STATUS = {
+    BookingStatus.REQUESTED: EventStatus.TENTATIVE,
+    BookingStatus.BOOKED: EventStatus.CONFIRMED,
+}
+
+
+def booking_publish_enqueue(*, booking_ids: list[int]) -> None:
+    """Mark bookings to publish and enqueue their publish after the caller's commit.
+
+    The mark (``publish_state`` pending, ``publish_due_at`` a little ahead) is committed with
+    the change that calls for it; the task is only a nudge. When the broker refuses it, or
+    the worker dies, :func:`bookings_publish_sweep` finds the mark and enqueues it again.
+    Publishing is idempotent, so an extra call costs at most one read.
+    """
+    if not booking_ids:
+        return
+    now = timezone.now()
+    Booking.objects.filter(pk__in=booking_ids).update(
+        publish_state=PublishState.PENDING,
+        publish_error="",
+        publish_due_at=now + PUBLISH_ENQUEUE_GRACE,
+        updated_at=now,
+    )
+    for booking_id in booking_ids:
+        enqueue_on_commit(booking_publish_task, booking_id)
+
+
+def bookings_publish_sweep(
+    *, now: dt.datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE
+) -> list[int]:
+    """Periodic: enqueue the publish of every booking still pending past its due time, whose
+    enqueue or retry was lost. Returns the ids enqueued; constant queries per call."""
+    now = now or timezone.now()
+    due = list(
+        Booking.objects.filter(publish_state=PublishState.PENDING, publish_due_at__lte=now)
+        .filter(Q(publish_lease_until__isnull=True) | Q(publish_lease_until__lt=now))
+        .order_by("publish_due_at", "pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    if due:
+        Booking.objects.filter(pk__in=due).update(publish_due_at=now + SWEEP_LEASE)
+    enqueued: list[int] = []
+    for booking_id in due:
+        if not enqueue(booking_publish_task, booking_id):
+            break  # the broker is down; the lease lapses and the next sweep tries again
+        enqueued.append(booking_id)
+    if enqueued:
+        logger.warning("bookings to publish enqueued by the sweep count=%d", len(enqueued))
+    return enqueued
+
+
+def booking_publish(*, booking_id: int) -> PublishOutcome:
     """Bring the booking's calendar in line with its status. See the module docstring.
 
     Raises :class:`~calendars.providers.TransientProviderError` (retry later),
-    :class:`BookingSyncFailed` or another :class:`~calendars.providers.ProviderError`
+    :class:`BookingPublishFailed` or another :class:`~calendars.providers.ProviderError`
     (record the failure), ``Booking.DoesNotExist``.
     """
     if not _lease_take(booking_id=booking_id):
-        return SyncOutcome.BUSY
-    outcome = SyncOutcome.UNCHANGED
+        return PublishOutcome.BUSY
+    outcome = PublishOutcome.UNCHANGED
     try:
         for _ in range(MAX_ROUNDS):
             booking = Booking.objects.select_related(
@@ -115,24 +219,28 @@ def booking_provider_sync(*, booking_id: int) -> SyncOutcome:
                 return outcome
             step = _step(booking)
             _step_record(booking=booking, step=step)
-            outcome = SyncOutcome.SYNCED
+            outcome = PublishOutcome.PUBLISHED
         return outcome
     finally:
-        Booking.objects.filter(pk=booking_id).update(sync_lease_until=None)
+        Booking.objects.filter(pk=booking_id).update(publish_lease_until=None)
 
 
-def booking_sync_failed_record(*, booking_id: int, reason: str) -> None:
-    """The sync gave up: operators see ``sync_state=failed`` and the reason (admin, API)."""
+def booking_publish_failed_record(*, booking_id: int, reason: str) -> None:
+    """The publish gave up: operators see ``publish_state=failed`` and the reason (admin, API)."""
     Booking.objects.filter(pk=booking_id).update(
-        sync_state=SyncState.FAILED, sync_error=reason[:SYNC_ERROR_MAX]
+        publish_state=PublishState.FAILED,
+        publish_error=reason[:PUBLISH_ERROR_MAX],
+        publish_due_at=None,
     )
-    logger.warning("booking sync failed booking=%s reason=%s", booking_id, reason)
+    logger.warning("booking publish failed booking=%s reason=%s", booking_id, reason)
 
 
-def booking_sync_retry_record(*, booking_id: int, reason: str) -> None:
-    """A transient failure: still pending, with the latest reason for operators to see."""
-    Booking.objects.filter(pk=booking_id).exclude(sync_state=SyncState.SYNCED).update(
-        sync_error=f"retrying: {reason}"[:SYNC_ERROR_MAX]
+def booking_publish_retry_record(*, booking_id: int, reason: str, delay_seconds: float) -> None:
+    """A transient failure: still pending, with the latest reason for operators to see, and
+    due again after the retry's delay (should the retry itself be lost)."""
+    Booking.objects.filter(pk=booking_id).exclude(publish_state=PublishState.PUBLISHED).update(
+        publish_error=f"retrying: {reason}"[:PUBLISH_ERROR_MAX],
+        publish_due_at=timezone.now() + dt.timedelta(seconds=delay_seconds) + PUBLISH_ENQUEUE_GRACE,
     )
 
 
@@ -143,15 +251,15 @@ def _lease_take(*, booking_id: int) -> bool:
     now = timezone.now()
     return bool(
         Booking.objects.filter(pk=booking_id)
-        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .update(sync_lease_until=now + LEASE)
+        .filter(Q(publish_lease_until__isnull=True) | Q(publish_lease_until__lt=now))
+        .update(publish_lease_until=now + LEASE)
     )
 
 
 def _synced_mark(*, booking_id: int, status: str) -> None:
     Booking.objects.filter(pk=booking_id, status=status, provider_status=status).exclude(
-        sync_state=SyncState.SYNCED, sync_error=""
-    ).update(sync_state=SyncState.SYNCED, sync_error="")
+        publish_state=PublishState.PUBLISHED, publish_error="", publish_due_at=None
+    ).update(publish_state=PublishState.PUBLISHED, publish_error="", publish_due_at=None)
 
 
 def _step_record(*, booking: Booking, step: StepResult) -> None:
@@ -163,22 +271,28 @@ def _step_record(*, booking: Booking, step: StepResult) -> None:
         )
         _synced_mark(booking_id=booking.pk, status=step.provider_status)
         for invitation in step.invitations:
-            _after_commit_invitation(booking_id=booking.pk, invitation=invitation)
+            # Stored in the outbox with the step: recorded together, or not at all.
+            hooks.booking_email_enqueue(
+                BookingEmailRequest(
+                    booking_id=booking.pk,
+                    email=BookingEmail.INVITATION,
+                    method=invitation.method,
+                    sequence=invitation.sequence,
+                    body=booking_event_body(
+                        booking,
+                        sequence=invitation.sequence,
+                        status=EventStatus.CANCELLED
+                        if invitation.method == Method.CANCEL
+                        else None,
+                        method=invitation.method,
+                    ),
+                )
+            )
     logger.info(
-        "booking synced booking=%s provider_status=%s mode=%s",
+        "booking published booking=%s provider_status=%s mode=%s",
         booking.pk,
         step.provider_status,
         calendar_mode(provider=booking.calendar.provider),
-    )
-
-
-def _after_commit_invitation(*, booking_id: int, invitation: OwnInvitation) -> None:
-    from calendars.tasks import booking_invitation_email_task
-
-    transaction.on_commit(
-        lambda: booking_invitation_email_task.delay(
-            booking_id, invitation.method, invitation.sequence
-        )
     )
 
 
@@ -215,16 +329,14 @@ def google_event_body(booking: Booking) -> dict[str, Any]:
 
 
 def _google_step(booking: Booking, *, invite: bool) -> StepResult:
-    from calendars.providers import google
-
     account = booking.calendar.google_account
     if account is None:
-        raise BookingSyncFailed("the Google calendar has no connected account")
-    client = google.GoogleCalendarClient.for_account(account)
+        raise BookingPublishFailed("the Google calendar has no connected account")
+    client = hooks.google_client(account)
     calendar_id = booking.calendar.remote_id
     event_id = booking.google_event_id
     if not event_id:
-        raise BookingSyncFailed("the booking has no Google event id")
+        raise BookingPublishFailed("the booking has no Google event id")
     send = google.SendUpdates.ALL if invite else google.SendUpdates.NONE
     target, done = booking.status, booking.provider_status
     sequence = booking.sequence
@@ -239,11 +351,11 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
                 # A retry after a lost answer: the event is there; make sure it is ours.
                 event = client.event_get(calendar_id=calendar_id, event_id=event_id)
                 if event.private_properties.get("convokeBookingId") != str(booking.pk):
-                    raise BookingSyncFailed(
+                    raise BookingPublishFailed(
                         "the Google event id is taken by another event"
                     ) from None
                 if event.is_cancelled:
-                    raise BookingSyncFailed("the event was deleted in Google") from None
+                    raise BookingPublishFailed("the event was deleted in Google") from None
                 if event.status != body["status"]:
                     client.event_patch(
                         calendar_id=calendar_id,
@@ -256,7 +368,7 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
                 calendar_id=calendar_id, event={**body, "iCalUID": booking.ical_uid}
             )
             event_id = event.id or event_id
-            invitations.append(OwnInvitation(method="REQUEST", sequence=sequence))
+            invitations.append(OwnInvitation(method=Method.REQUEST, sequence=sequence))
         return StepResult(target, sequence, event_id, tuple(invitations))
 
     if target == BookingStatus.BOOKED and done == BookingStatus.REQUESTED:
@@ -268,10 +380,10 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
                 send_updates=send,
             )
         except (google.NotFound, google.Gone) as exc:
-            raise BookingSyncFailed("the event was deleted in Google") from exc
+            raise BookingPublishFailed("the event was deleted in Google") from exc
         if not invite:
             sequence += 1
-            invitations.append(OwnInvitation(method="REQUEST", sequence=sequence))
+            invitations.append(OwnInvitation(method=Method.REQUEST, sequence=sequence))
         return StepResult(target, sequence, event_id, tuple(invitations))
 
     # Declined or cancelled. Delete even when nothing was recorded as written: an insert
@@ -280,14 +392,11 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
         client.event_delete(calendar_id=calendar_id, event_id=event_id, send_updates=send)
     if not invite and done:
         sequence += 1
-        invitations.append(OwnInvitation(method="CANCEL", sequence=sequence))
+        invitations.append(OwnInvitation(method=Method.CANCEL, sequence=sequence))
     return StepResult(target, sequence, event_id, tuple(invitations))
 
 
 def _caldav_step(booking: Booking) -> StepResult:
-    from calendars.ical import booking_event_build
-    from calendars.providers import caldav
-
     own = not settings.CALDAV_SERVER_SCHEDULES
     target, done = booking.status, booking.provider_status
     sequence = booking.sequence
@@ -298,30 +407,16 @@ def _caldav_step(booking: Booking) -> StepResult:
     if target in ACTIVE:
         if done:
             sequence += 1  # a significant change: attendees must see a new revision
-        body = booking_event_build(
-            uid=booking.ical_uid,
-            sequence=sequence,
-            status="CONFIRMED" if target == BookingStatus.BOOKED else "TENTATIVE",
-            summary=booking.title,
-            description=booking.description,
-            start=booking.start,
-            end=booking.end,
-            time_zone=booking.time_zone,
-            organizer_address=organizer,
-            organizer_name=booking.organizer.full_name,
-            attendee_address=booking.attendee_email,
-            attendee_name=booking.attendee_name,
-            attendee_partstat=booking.attendee_partstat or "NEEDS-ACTION",
-        )
+        body = booking_event_body(booking, sequence=sequence)
         caldav.event_put(
             calendar_url=calendar_url, user_email=organizer, uid=booking.ical_uid, body=body
         )
         if own:
-            invitations.append(OwnInvitation(method="REQUEST", sequence=sequence))
+            invitations.append(OwnInvitation(method=Method.REQUEST, sequence=sequence))
         return StepResult(target, sequence, booking.google_event_id, tuple(invitations))
 
     caldav.event_delete(calendar_url=calendar_url, user_email=organizer, uid=booking.ical_uid)
     if own and done:
         sequence += 1
-        invitations.append(OwnInvitation(method="CANCEL", sequence=sequence))
+        invitations.append(OwnInvitation(method=Method.CANCEL, sequence=sequence))
     return StepResult(target, sequence, booking.google_event_id, tuple(invitations))

@@ -46,9 +46,9 @@ from django.utils import timezone
 from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.ical import ICalendarError, Method, clean_address, parse_itip, recurrence_key
 from calendars.models import TransitionSource
+from invitations.answers import RsvpAction
 from invitations.models import InboundReply, InboundReplyStatus
 from invitations.rsvp import (
-    ANSWERS,
     RsvpEventGone,
     RsvpEventOver,
     RsvpNotAttendee,
@@ -240,12 +240,11 @@ def inbound_reply_apply(*, reply_id: int) -> str:
     except ICalendarError:
         _finish(reply_id, InboundReplyStatus.IGNORED, "unreadable")
         return InboundReplyStatus.IGNORED
-    answers = set(ANSWERS.values())
     applied = 0
     for event in itip.events:
         entry = event.attendee(reply.attendee)
-        partstat = next((p for p in answers if entry and str(entry.partstat) == p.value), None)
-        if partstat is None:
+        action = RsvpAction.of(entry.partstat) if entry is not None else None
+        if action is None:
             logger.info("inbound reply part skipped reply=%s reason=unsupported-partstat", reply_id)
             continue
         try:
@@ -256,7 +255,7 @@ def inbound_reply_apply(*, reply_id: int) -> str:
                 recurrence_id=recurrence_key(event.recurrence_id)
                 if event.recurrence_id is not None
                 else None,
-                partstat=partstat,
+                partstat=action.partstat,
                 source=TransitionSource.CALDAV_REPLY,
                 notify_organizer=False,
             )

@@ -62,13 +62,6 @@ from invitations.services import ItipContent, delivery_create
 
 logger = logging.getLogger(__name__)
 
-# The answers a person can give (RFC 5546 section 3.2.3): the ``action`` of an RSVP link.
-ANSWERS: dict[str, PartStat] = {
-    "accepted": PartStat.ACCEPTED,
-    "tentative": PartStat.TENTATIVE,
-    "declined": PartStat.DECLINED,
-}
-
 
 class RsvpError(Exception):
     """The answer cannot be shown or recorded; the subclass says why."""

@@ -307,7 +307,11 @@ def _step(booking: Booking) -> StepResult:
 
 
 def _google_event_status(status: str) -> str:
-    return "confirmed" if status == BookingStatus.BOOKED else "tentative"
+    return (
+        google.EventStatus.CONFIRMED
+        if status == BookingStatus.BOOKED
+        else google.EventStatus.TENTATIVE
+    )
 
 
 def google_event_body(booking: Booking) -> dict[str, Any]:
@@ -376,7 +380,7 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
             client.event_patch(
                 calendar_id=calendar_id,
                 event_id=event_id,
-                changes={"status": "confirmed"},
+                changes={"status": google.EventStatus.CONFIRMED.value},
                 send_updates=send,
             )
         except (google.NotFound, google.Gone) as exc:

@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from calendars.ical import Event, ITipMessage, Method, PartStat, recurrence_key
+from calendars.ical import Event, EventStatus, ITipMessage, Method, PartStat, recurrence_key
 from calendars.translations import register_keys, translate
+from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
@@ -39,19 +40,7 @@ class EmailKind(StrEnum):
     REPLY = "reply"
 
 
-class RsvpAction(StrEnum):
-    """The ``action`` of an RSVP link, named after the PARTSTAT it records."""
-
-    ACCEPTED = "accepted"
-    TENTATIVE = "tentative"
-    DECLINED = "declined"
-
-
-_REPLY_WORDS = {
-    PartStat.ACCEPTED: "accepted",
-    PartStat.TENTATIVE: "tentative",
-    PartStat.DECLINED: "declined",
-}
+_REPLY_WORDS = {action.partstat: action.value for action in RsvpAction}
 
 register_keys(
     [
@@ -218,7 +207,7 @@ def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language
         )
         summary = plain_line(override.summary)
         renamed = bool(summary) and summary != plain_line(event.summary)
-        if override.status == "CANCELLED":
+        if override.status == EventStatus.CANCELLED:
             line = translate("email.override.cancelled", language, original=original)
         elif override.start is not None and override.start != override.recurrence_id:
             when = when_text(override, zone=zone, language=language).text

@@ -56,7 +56,6 @@ from calendars.providers.google.oauth import (
     token_revoke,
 )
 from calendars.providers.google.types import (
-    MAX_LIST_PAGES,
     RATE_LIMIT_REASONS,
     REQUIRED_SCOPES,
     SCOPE_CALENDAR_LIST,
@@ -69,7 +68,6 @@ from calendars.providers.google.types import (
     CalendarListEntry,
     Channel,
     Event,
-    EventListing,
     EventPage,
     EventStatus,
     FreeBusy,
@@ -83,7 +81,6 @@ from calendars.providers.google.types import (
 )
 
 __all__ = [
-    "MAX_LIST_PAGES",
     "RATE_LIMIT_REASONS",
     "REQUIRED_SCOPES",
     "SCOPES",
@@ -101,7 +98,6 @@ __all__ = [
     "ChannelIdNotUnique",
     "Duplicate",
     "Event",
-    "EventListing",
     "EventPage",
     "EventStatus",
     "Forbidden",

@@ -36,12 +36,10 @@ from calendars.providers.google.errors import (
     refresh_error,
 )
 from calendars.providers.google.types import (
-    MAX_LIST_PAGES,
     BusyInterval,
     CalendarListEntry,
     Channel,
     Event,
-    EventListing,
     EventPage,
     FreeBusy,
     SendUpdates,
@@ -253,44 +251,6 @@ class GoogleCalendarClient:
             events=tuple(event_from_api(item) for item in data.get("items") or ()),
             next_page_token=data.get("nextPageToken"),
             next_sync_token=data.get("nextSyncToken"),
-        )
-
-    def events_list(
-        self,
-        *,
-        calendar_id: str,
-        sync_token: str | None = None,
-        max_results: int | None = None,
-        show_deleted: bool | None = None,
-        single_events: bool | None = None,
-        time_min: dt.datetime | None = None,
-        max_pages: int = MAX_LIST_PAGES,
-    ) -> EventListing:
-        """Every page of a full (no ``sync_token``) or incremental listing.
-
-        Follows ``nextPageToken`` (empty pages included) until a page carries
-        ``nextSyncToken``. Store that token only after applying every event.
-        """
-        events: list[Event] = []
-        page_token: str | None = None
-        for pages in range(1, max_pages + 1):
-            page = self.events_page(
-                calendar_id=calendar_id,
-                sync_token=sync_token,
-                page_token=page_token,
-                max_results=max_results,
-                show_deleted=show_deleted,
-                single_events=single_events,
-                time_min=time_min,
-            )
-            events.extend(page.events)
-            if not page.next_page_token:
-                return EventListing(
-                    events=tuple(events), next_sync_token=page.next_sync_token, pages=pages
-                )
-            page_token = page.next_page_token
-        raise Unavailable(
-            f"events.list did not end within {max_pages} pages", reason="tooManyPages"
         )
 
     # -- channels --

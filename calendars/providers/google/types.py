@@ -22,7 +22,6 @@ SCOPE_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 SCOPES: tuple[str, ...] = ("openid", SCOPE_EMAIL, SCOPE_EVENTS, SCOPE_CALENDAR_LIST, SCOPE_FREEBUSY)
 REQUIRED_SCOPES: frozenset[str] = frozenset({SCOPE_EVENTS, SCOPE_CALENDAR_LIST, SCOPE_FREEBUSY})
 
-MAX_LIST_PAGES = 1000  # a bound on pages followed in one listing (2,500 events each at most)
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
 
@@ -97,15 +96,6 @@ class EventPage:
     events: tuple[Event, ...]
     next_page_token: str | None
     next_sync_token: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class EventListing:
-    """Every page of a listing, and the sync token the last page carried."""
-
-    events: tuple[Event, ...]
-    next_sync_token: str | None
-    pages: int
 
 
 @dataclasses.dataclass(frozen=True)

@@ -113,7 +113,8 @@ def _where(exc: BaseException) -> str:
 
 
 def _permanent_failure(*, booking_id: int, exc: ProviderError) -> None:
-    from calendars.services.publish import BookingPublishFailed, booking_publish_failed_record
+    from calendars.services.publish import booking_publish_failed_record
+    from calendars.services.publish_steps import BookingPublishFailed
 
     if isinstance(exc, google.AuthRevoked):
         account_id = (

@@ -43,7 +43,6 @@ from calendars.ical import (
     Event,
     EventStatus,
     ICalendarError,
-    Method,
     NotAnAttendee,
     OccurrenceNotFound,
     PartStat,
@@ -51,14 +50,12 @@ from calendars.ical import (
     clean_address,
     occurrence_event,
     parse_itip,
-    reply_build,
 )
 from calendars.models import Booking, Provider, TransitionSource, User
 from calendars.providers import ProviderError, ProviderNotConfigured, caldav
 from calendars.services import booking_attendee_answer_record, booking_event_body
-from invitations.models import Delivery, DeliveryKind
 from invitations.rendering.occurrences import last_end
-from invitations.services import ItipContent, delivery_create
+from invitations.services.replies import organizer_reply_store
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +335,7 @@ def rsvp_answer_record(
     _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
     reply_id = None
     if result.changed and notify_organizer and not settings.CALDAV_SERVER_SCHEDULES:
-        reply_id = _reply_send(
+        reply_id = organizer_reply_store(
             data=result.after.data,
             uid=uid,
             organizer=organizer,
@@ -386,50 +383,3 @@ def _google_booking_copy(uid: str) -> bytes | None:
     if booking is None:
         return None
     return booking_event_body(booking)
-
-
-def _reply_send(
-    *,
-    data: bytes,
-    uid: str,
-    organizer: str,
-    attendee: str,
-    recurrence_id: str | None,
-    now: dt.datetime,
-) -> int | None:
-    """Store Convoke's REPLY for the organizer in the outbox (sent by a worker after commit)."""
-    # RFC 5546 section 2.1.5: the organizer orders an attendee's REPLYs by DTSTAMP, so a
-    # change of mind within the same second must be stamped after the previous REPLY to this
-    # organizer about this event (ours, or one the CalDAV server relayed).
-    now = now.replace(microsecond=0)
-    previous = (
-        Delivery.objects.filter(
-            kind=DeliveryKind.ITIP, method=Method.REPLY, uid=uid, recipient=organizer
-        )
-        .exclude(dtstamp=None)
-        .order_by("-dtstamp")
-        .values_list("dtstamp", flat=True)
-        .first()
-    )
-    dtstamp = max(now, previous + dt.timedelta(seconds=1)) if previous is not None else now
-    try:
-        body = reply_build(data, attendee=attendee, recurrence_id=recurrence_id, dtstamp=dtstamp)
-        occurrence = parse_itip(body).primary.recurrence_id
-    except ICalendarError as exc:
-        # The answer is on the server; only the organizer's email is missing. Logged for
-        # operators, not shown to the invitee as a failure of their answer.
-        logger.error("rsvp reply not queued for the organizer reason=%s", type(exc).__name__)
-        return None
-    delivery = delivery_create(
-        kind=DeliveryKind.ITIP,
-        sender=attendee,
-        recipient=organizer,
-        itip=ItipContent(
-            method=Method.REPLY,
-            body=body,
-            uid=uid,
-            recurrence_id=occurrence.isoformat() if occurrence is not None else "",
-            dtstamp=dtstamp,
-        ),
-    )
-    return delivery.pk

@@ -10,13 +10,12 @@
 
 from calendars.services.keys import encrypted_fields_rotate
 from calendars.services.publish import (
-    BookingPublishFailed,
     PublishOutcome,
-    booking_event_body,
     booking_publish,
     booking_publish_enqueue,
     bookings_publish_sweep,
 )
+from calendars.services.publish_steps import BookingPublishFailed, booking_event_body
 from calendars.services.requests import (
     BookingRequestInvalid,
     ScheduleUnavailable,

@@ -29,10 +29,10 @@ from calendars.models import (
 )
 from gcal_push.models import GoogleCalendarSyncState
 from invitations.models import DeliveryStatus
-from tests.admin.conftest import Commit
 from tests.admin.support import delivery_create, message_create
 from tests.factories import BookingFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import Commit
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -16,16 +15,11 @@ from calendars.models import Booking, BookingStatus, PublishState, Schedule, Tra
 from tests.calendars.test_bookings_google import calendar_part, slot, transitions
 from tests.factories import CalendarFactory, ScheduleFactory, UserFactory
 from tests.fakes.radicale import RadicaleServer
+from tests.fixtures import Commit
 
 pytestmark = pytest.mark.django_db
 
 BOOKEE = "bookee@example.net"
-Commit = Callable[..., AbstractContextManager[Any]]
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Commit) -> Commit:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

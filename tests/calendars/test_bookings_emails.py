@@ -39,12 +39,6 @@ def schedule(settings: Any) -> Schedule:
     return ScheduleFactory(owner=owner, calendar=calendar, slug="emails", slot_minutes=30)
 
 
-@pytest.fixture
-def quick_retries(settings: Any) -> None:
-    settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    settings.DELIVERY_RETRY_JITTER = 0
-
-
 def _slot() -> dt.datetime:
     return (timezone.now() + dt.timedelta(days=3)).replace(second=0, microsecond=0)
 

@@ -11,7 +11,6 @@ import datetime as dt
 import email
 import email.policy
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -28,13 +27,14 @@ from calendars.models import (
     Schedule,
     TransitionSource,
 )
-from tests.calendars.conftest import GoogleSetup
+from invitations.models import Delivery, DeliveryKind
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fakes.messages_api import FakeMessagesApi
+from tests.fixtures import Commit, GoogleSetup
 
 pytestmark = pytest.mark.django_db
 
 BOOKEE = "bookee@example.net"
-Commit = Callable[..., AbstractContextManager[Any]]
 
 
 @pytest.fixture
@@ -312,6 +312,34 @@ def test_request_imports_event_and_sends_our_invitation_when_flag_off(
     ics = calendar_part(invitation)
     assert "METHOD:REQUEST" in ics and "STATUS:TENTATIVE" in ics and "SEQUENCE:0" in ics
     assert f"UID:{booking.ical_uid}" in ics
+
+
+def test_our_invitation_leaves_from_the_subscribers_mailbox_when_the_calendar_is_a_mailbox(
+    flag_off: None,
+    schedule: Schedule,
+    google_fake: FakeGoogleCalendar,
+    commit: Commit,
+    messages_api: FakeMessagesApi,
+) -> None:
+    # Calendar.is_mailbox: invitations from this calendar go through the Messages API.
+    Calendar.objects.filter(pk=schedule.calendar_id).update(is_mailbox=True)
+    messages_api.add_mailbox(schedule.owner.email)
+
+    booking = request_booking(commit, schedule)
+
+    invitation = Delivery.objects.get(booking=booking, kind=DeliveryKind.ITIP)
+    assert (invitation.transport, invitation.status) == ("messages", "sent")
+    [submission] = messages_api.submissions
+    assert submission.rcpt_to == (BOOKEE,)
+    assert submission.message["From"].addresses[0].addr_spec == schedule.owner.email
+    [ics] = [
+        part.get_content()
+        for part in submission.message.walk()
+        if part.get_content_type() == "text/calendar"
+    ]
+    assert "METHOD:REQUEST" in ics
+    # The subscriber's own notice comes from Convoke's address, through the mailer.
+    assert [m.to for m in mail.outbox] == [[schedule.owner.email]]
 
 
 def test_confirm_and_cancel_send_our_update_and_cancellation_when_flag_off(

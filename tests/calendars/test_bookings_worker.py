@@ -14,11 +14,11 @@ from django.test import Client
 
 from calendars.celery import app
 from calendars.models import Booking, PublishState
-from tests.calendars.conftest import google_setup_create
 from tests.calendars.test_bookings_google import slot
 from tests.factories import ScheduleFactory
 from tests.fakes.celery_worker import wait_until
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import google_setup_create
 
 WORKER_TIMEOUT_SECONDS = 30.0
 

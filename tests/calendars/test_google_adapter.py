@@ -11,8 +11,8 @@ from django.db import connection
 from calendars.models import GoogleAccount
 from calendars.providers import google
 from gcal_push.credentials import google_client
-from tests.calendars.conftest import GoogleSetup
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import GoogleSetup
 
 pytestmark = pytest.mark.django_db
 

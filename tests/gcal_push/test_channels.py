@@ -14,7 +14,7 @@ from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendar
 from gcal_push.services import calendars_watch_reconcile, channel_create, channel_teardown
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
-from tests.gcal_push.conftest import WEBHOOK_URL, TaskQueue, owner_create, watched_create
+from tests.fixtures import WEBHOOK_URL, TaskQueue, owner_create, watched_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,7 +18,7 @@ from calendars.services import booking_request
 from gcal_push.models import GoogleCalendarSyncState
 from gcal_push.services import calendars_reconcile, channel_create
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
-from tests.gcal_push.conftest import (
+from tests.fixtures import (
     Owner,
     PushFakeGoogleCalendar,
     TaskQueue,

@@ -19,7 +19,7 @@ from calendars.services import booking_request
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from gcal_push.services import channel_create
 from gcal_push.sync import SyncOutcome, calendar_sync
-from tests.gcal_push.conftest import (
+from tests.fixtures import (
     PushFakeGoogleCalendar,
     TaskQueue,
     Watched,

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from calendars.models import MetricCounter
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from tests.gcal_push.conftest import TaskQueue
+from tests.fixtures import TaskQueue
 from tests.gcal_push.factories import GoogleCalendarChannelFactory
 from tests.log_scan import SENSITIVE_VALUES
 

@@ -34,12 +34,6 @@ MAX_SWEEPS = 15
 
 
 @pytest.fixture
-def quick_retries(settings: Any) -> None:
-    settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    settings.DELIVERY_RETRY_JITTER = 0
-
-
-@pytest.fixture
 def post(client: Client, django_capture_on_commit_callbacks: Any) -> Any:
     """POST a callback and run what its commit enqueues (the test's transaction never
     commits, so on-commit callbacks are captured and run here)."""

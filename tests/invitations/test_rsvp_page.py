@@ -264,6 +264,29 @@ def test_post_declines_the_booking_when_the_event_is_a_booking(
     assert transition.source == TransitionSource.EMAIL_LINK
 
 
+def test_post_records_a_bookings_answer_once_and_stores_our_reply_when_the_server_does_not_schedule(
+    client: Client, organizer: Account, settings: Any
+) -> None:
+    settings.CALDAV_SERVER_SCHEDULES = False
+    booking = BookingFactory(attendee_email=BOB, status=BookingStatus.REQUESTED)
+    organizer.event_create(
+        event_body(
+            uid=booking.ical_uid, organizer=organizer.email, attendees=[(BOB, "NEEDS-ACTION")]
+        )
+    )
+
+    response = _post(client, _token(organizer, booking.ical_uid), "accepted")
+
+    assert response.status_code == 200
+    answers = BookingTransition.objects.filter(booking=booking, detail__partstat="ACCEPTED")
+    assert [t.source for t in answers] == [TransitionSource.EMAIL_LINK]
+    # Our REPLY is in the outbox, about the booking's event; it was not fed back through the
+    # scheduling callback as if it had come from outside.
+    reply = Delivery.objects.get(method="REPLY")
+    assert (reply.uid, reply.sender, reply.recipient) == (booking.ical_uid, BOB, organizer.email)
+    assert not SchedulingMessage.objects.exists()
+
+
 def test_post_requires_the_csrf_token_when_checks_are_enforced(
     organizer: Account, event: str
 ) -> None:

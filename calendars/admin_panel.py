@@ -7,7 +7,7 @@ outbox's deliveries, the callback's refusals, the Google channels and syncs), an
 :func:`timeline_source_register` for a booking's timeline (its emails, the messages about
 it, its calendar's Google sync). The core adds the bookings' own counts and transitions.
 
-Each source runs a fixed number of queries whatever the number of rows (STYLE.md rule 16):
+Each source runs a fixed number of queries whatever the number of rows (docs/style.md rule 16):
 the index page is opened often, and a booking's timeline gathers rows from four apps.
 """
 

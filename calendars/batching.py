@@ -1,4 +1,4 @@
-"""Walking a large table in batches by primary key (STYLE.md rule 16): the one loop.
+"""Walking a large table in batches by primary key (docs/style.md rule 16): the one loop.
 
 Each batch is one query, ``pk > last seen ORDER BY pk LIMIT n``: memory stays flat whatever
 the number of rows, every batch costs the same, and rows that change behind the cursor are

@@ -1,4 +1,4 @@
-"""Signed, expiring tokens of the subscriber's Confirm / Deny links (DESIGN.md section 2).
+"""Signed, expiring tokens of the subscriber's Confirm / Deny links (docs/design.md section 2).
 
 A token carries the booking's id and iCalendar UID, signed with Django's signing (HMAC with
 ``SECRET_KEY``) under a salt of its own, so that no other signed value of the project can

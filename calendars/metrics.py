@@ -31,7 +31,7 @@ def counter_declare(name: str, documentation: str) -> None:
     COUNTERS[name] = documentation
 
 
-# The counters of DESIGN.md's flows, declared in one place so their names stay stable.
+# The counters of the flows of docs/design.md, declared in one place so their names stay stable.
 counter_declare("convoke_callbacks_accepted", "Scheduling callbacks accepted, by iTIP method.")
 counter_declare("convoke_callbacks_refused", "Scheduling callbacks refused, by reason.")
 counter_declare("convoke_deliveries", "Delivery attempts, by transport and outcome.")

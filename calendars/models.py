@@ -1,6 +1,6 @@
 """The shared schema: users, calendars, schedules, Google accounts, bookings and transitions.
 
-Invariants are database constraints (STYLE.md rule 3). The one that spans two tables, "a
+Invariants are database constraints (docs/style.md rule 3). The one that spans two tables, "a
 schedule's calendar belongs to the schedule's owner", is enforced by a trigger installed in
 migration 0002 on both SQLite and PostgreSQL.
 """
@@ -211,7 +211,7 @@ class BookingQuerySet(models.QuerySet["Booking"]):
 
 
 class Booking(models.Model):
-    """A bookee's slot on a subscriber's calendar (DESIGN.md 1.3)."""
+    """A bookee's slot on a subscriber's calendar (docs/design.md 1.3)."""
 
     calendar = models.ForeignKey(Calendar, on_delete=models.PROTECT, related_name="bookings")
     schedule = models.ForeignKey(
@@ -317,7 +317,7 @@ class MetricCounter(models.Model):
     """A monotonically increasing counter shared by every process (web, worker, beat).
 
     Prometheus' per-process counters would split across gunicorn and Celery processes and
-    containers; the database is the one place they all share (DESIGN.md section 4).
+    containers; the database is the one place they all share (docs/design.md section 4).
     """
 
     name = models.CharField(max_length=100)

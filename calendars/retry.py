@@ -1,4 +1,4 @@
-"""One retry policy for every kind of work that is tried again (STYLE.md rule 8).
+"""One retry policy for every kind of work that is tried again (docs/style.md rule 8).
 
 A :class:`RetryPolicy` is exponential backoff with jitter and a cap, and a budget of
 attempts. Each kind of work has its policy, built from the settings at call time by

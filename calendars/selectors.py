@@ -1,4 +1,4 @@
-"""Reads on the shared schema for the bookings API and pages (STYLE.md rule 2).
+"""Reads on the shared schema for the bookings API and pages (docs/style.md rule 2).
 
 Every function that serves a subscriber takes the user and returns only that user's rows:
 another subscriber's booking is simply not found (the API answers 404, not 403).

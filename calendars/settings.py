@@ -1,7 +1,7 @@
 """Convoke settings.
 
-This is the only module that reads the environment (STYLE.md rule 7). Every variable of
-DESIGN.md section 2 is read here with a default that makes ``make run`` work on one machine.
+This is the only module that reads the environment (docs/style.md rule 7). Every variable of
+docs/design.md section 2 is read here with a default that makes ``make run`` work on one machine.
 With ``DEBUG`` false (production), start-up is refused unless ``SECRET_KEY``,
 ``CALDAV_INBOUND_API_KEY`` and ``FIELD_ENCRYPTION_KEY`` are set.
 """
@@ -108,7 +108,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 # SQLite is the embedded default; it is set up for several processes (web, worker, beat):
-# WAL journal, a busy timeout and IMMEDIATE transactions (DESIGN.md section 4).
+# WAL journal, a busy timeout and IMMEDIATE transactions (docs/design.md section 4).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'convoke.sqlite3'}")
 }

@@ -3,7 +3,7 @@
 The services enqueue these tasks after their commit, so the tasks import the services in
 their bodies: the tasks module is the layer above.
 
-Retries (STYLE.md rule 8): only named transient errors are retried, under the
+Retries (docs/style.md rule 8): only named transient errors are retried, under the
 ``booking_publish`` retry policy (:mod:`calendars.retry`); the task counts attempts itself
 (``max_retries=None``, so that Celery never gives up first and skips the recording); then the
 failure is recorded where operators see it (``Booking.publish_state`` ``failed`` with
@@ -67,7 +67,7 @@ def booking_publish_task(self, booking_id: int) -> str:  # type: ignore[no-untyp
         _permanent_failure(booking_id=booking_id, exc=exc)
         return "failed"
     except Exception as exc:
-        # Task boundary (STYLE.md rule 12): a bug must not leave the booking "pending" for
+        # Task boundary (docs/style.md rule 12): a bug must not leave the booking "pending" for
         # ever. Only the type and place are kept: the text may quote an address.
         where = _where(exc)
         logger.error(

@@ -1,6 +1,6 @@
 """Reads of Google push: which calendars must be watched, which channels are due.
 
-DESIGN.md 1.4: a watch channel exists exactly for each connected Google calendar that is the
+docs/design.md 1.4: a watch channel exists exactly for each connected Google calendar that is the
 calendar of some active schedule.
 """
 

@@ -1,4 +1,4 @@
-"""Google push notifications: the entry points the rest of Convoke calls (DESIGN.md 1.4).
+"""Google push notifications: the entry points the rest of Convoke calls (docs/design.md 1.4).
 
 A watch channel exists exactly for each calendar of :func:`gcal_push.selectors.calendars_to_watch`
 (connected Google calendars with a usable grant that some active schedule uses): the one

@@ -1,4 +1,4 @@
-"""Incremental sync of one Google calendar into its bookings (DESIGN.md 1.4).
+"""Incremental sync of one Google calendar into its bookings (docs/design.md 1.4).
 
 One sync at a time per calendar. Two mechanisms, both in the database:
 

@@ -1,6 +1,6 @@
 """Celery tasks of Google push: primary keys in, one service call, named transient retries.
 
-(STYLE.md rule 8.) Retried errors are the adapter's transient ones (rate limits, 5xx after
+(docs/style.md rule 8.) Retried errors are the adapter's transient ones (rate limits, 5xx after
 its own retries, timeouts), under the ``google_task`` retry policy (:mod:`calendars.retry`);
 anything else is recorded by the service and surfaces in the worker's log and the admin.
 The services enqueue these tasks, so the tasks import the services in their bodies.

@@ -2,7 +2,7 @@
 
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
-method and SEQUENCE (DESIGN.md 1.1), renders the subject/txt/html triple of
+method and SEQUENCE (docs/design.md 1.1), renders the subject/txt/html triple of
 ``templates/emails/<kind>.*`` in the recipient's language and time zone, inlines the HTML's
 CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
 

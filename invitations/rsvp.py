@@ -1,6 +1,6 @@
 """RSVP: an invitee's answer, recorded on the organizer's event on the CalDAV server.
 
-DESIGN.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
+docs/design.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
 through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`:
 
 1. the event is found by UID among the organizer's calendars and its stored copy read
@@ -359,7 +359,7 @@ def rsvp_answer_record(
 def _booking_answer(
     *, uid: str, attendee: str, partstat: PartStat, source: TransitionSource
 ) -> bool:
-    """DESIGN.md 1.3: the bookee's answer reaches the booking (declined: the booking is).
+    """docs/design.md 1.3: the bookee's answer reaches the booking (declined: the booking is).
     Returns whether the booking recorded something new."""
     booking_id = Booking.objects.filter(ical_uid=uid).values_list("pk", flat=True).first()
     if booking_id is None:

@@ -33,7 +33,7 @@ def delivery_send_task(delivery_id: int) -> str:
     try:
         return str(delivery_send(delivery_id=delivery_id))
     except Exception as exc:
-        # Task boundary (STYLE.md rule 12). The exception text may quote an address, so
+        # Task boundary (docs/style.md rule 12). The exception text may quote an address, so
         # only its type and location are logged and stored.
         reason = f"internal error {type(exc).__name__} at {_where(exc)}"
         logger.error("delivery task crashed delivery=%s error=%s", delivery_id, reason)

@@ -1,4 +1,5 @@
-"""Signed RSVP tokens for the Accept / Maybe / Decline links (DESIGN.md 1.2, STYLE.md rule 11).
+"""Signed RSVP tokens for the Accept / Maybe / Decline links (docs/design.md 1.2, docs/style.md
+rule 11).
 
 A token is ``django.core.signing.TimestampSigner`` over a compact JSON payload with a salt of
 its own, so a token signed for another purpose (password reset, booking decisions) never

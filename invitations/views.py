@@ -1,4 +1,5 @@
-"""The RSVP page: ``GET/POST /rsvp/?token=...&action=accepted|tentative|declined`` (DESIGN.md 1.2).
+"""The RSVP page: ``GET/POST /rsvp/?token=...&action=accepted|tentative|declined``
+(docs/design.md 1.2).
 
 A GET shows the event as the organizer's CalDAV server stores it, the invitee's current
 answer and three buttons (the link's one highlighted); it changes nothing, so mail scanners,

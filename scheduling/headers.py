@@ -1,4 +1,4 @@
-"""The scheduling callback's headers (DESIGN.md 1.1), newer ``X-LS-*`` names first.
+"""The scheduling callback's headers (docs/design.md 1.1), newer ``X-LS-*`` names first.
 
 | what       | La Suite plugin     | older servers         |
 | ---        | ---                 | ---                   |

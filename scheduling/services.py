@@ -1,4 +1,4 @@
-"""Receiving one iTIP message from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+"""Receiving one iTIP message from the CalDAV server's scheduling callback (docs/design.md 1.1).
 
 :func:`scheduling_message_receive` checks the message against its headers (RFC 5546
 section 3.2: who may send which method to whom), stores it with its delivery in one
@@ -128,7 +128,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _booking_answer_apply(itip: ITipMessage, *, sender: str, message_id: int) -> None:
-    """A REPLY about one of our bookings records the attendee's answer (DESIGN.md 1.3)."""
+    """A REPLY about one of our bookings records the attendee's answer (docs/design.md 1.3)."""
     booking_id = Booking.objects.filter(ical_uid=itip.uid).values_list("pk", flat=True).first()
     if booking_id is None:
         return

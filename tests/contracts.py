@@ -1,4 +1,4 @@
-"""The contract every inbound endpoint passes (STYLE.md rule 9; anymail's ``webhook_cases``
+"""The contract every inbound endpoint passes (docs/style.md rule 9; anymail's ``webhook_cases``
 is the model): the CalDAV scheduling callback, the Google push webhook and the inbound-email
 webhook each have a test class that inherits :class:`InboundEndpointContract` and provides
 an ``endpoint`` fixture (:class:`Endpoint`).

@@ -1,4 +1,4 @@
-"""iCalendar in and out: the one package that imports ``icalendar`` (STYLE.md rule 6).
+"""iCalendar in and out: the one package that imports ``icalendar`` (docs/style.md rule 6).
 
 :func:`parse_itip` turns an iTIP body (RFC 5546) into typed dataclasses (:mod:`.types`);
 :func:`build_attachment` turns a parsed message back into the bytes of the ``text/calendar``

@@ -47,7 +47,7 @@ class Method(StrEnum):
     DECLINECOUNTER = "DECLINECOUNTER"
 
 
-# The methods Convoke turns into emails (DESIGN of the callback: REQUEST, REPLY, CANCEL).
+# The methods Convoke turns into emails (docs/design.md 1.1: REQUEST, REPLY, CANCEL).
 ITIP_EMAIL_METHODS = (Method.REQUEST, Method.REPLY, Method.CANCEL)
 
 

@@ -188,7 +188,7 @@ def event_delete(*, calendar_url: str, user_email: str, uid: str) -> bool:
         return True
 
 
-# --- Attendee answers (RSVP, DESIGN.md 1.2) ---------------------------------------------------
+# --- Attendee answers (RSVP, docs/design.md 1.2) ----------------------------------------------
 # The organizer's event is found by UID among *all* their calendars (the collection is not
 # known from an invitation), changed by a function of its bytes, and PUT back with If-Match.
 

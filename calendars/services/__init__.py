@@ -1,4 +1,4 @@
-"""Writes on the shared schema (STYLE.md rule 2), one module per concern:
+"""Writes on the shared schema (docs/style.md rule 2), one module per concern:
 
 - :mod:`.transitions`: the booking state machine (:func:`booking_transition`) and the moves
   built on it (confirm, deny, cancel, the bookee's answer, the operators' republish);

@@ -31,7 +31,7 @@ from calendars.services.publish import booking_publish_enqueue
 
 logger = logging.getLogger(__name__)
 
-# Which statuses a booking may move to from each status (DESIGN.md 1.3).
+# Which statuses a booking may move to from each status (docs/design.md 1.3).
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     BookingStatus.REQUESTED: frozenset(
         {BookingStatus.BOOKED, BookingStatus.DECLINED, BookingStatus.CANCELLED}

@@ -1,4 +1,4 @@
-"""Watch-channel lifecycle in batches: create (backfill), renew, tear down (DESIGN.md 1.4).
+"""Watch-channel lifecycle in batches: create (backfill), renew, tear down (docs/design.md 1.4).
 
 The same engine serves one calendar (a schedule's calendar changed) and every calendar (the
 ``backfill_google_channels`` and ``renew_google_channels`` commands, the hourly beat task):

@@ -84,7 +84,7 @@ class Preferences:
 
 
 def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
-    """The kind of email for an iTIP method (DESIGN.md 1.1): REQUEST with SEQUENCE 0 is an
+    """The kind of email for an iTIP method (docs/design.md 1.1): REQUEST with SEQUENCE 0 is an
     invitation, a later SEQUENCE (or a known earlier version) an update."""
     if method is Method.CANCEL:
         return EmailKind.CANCELLATION
@@ -268,7 +268,7 @@ def _changes(previous: Event, event: Event, *, zone: str | None, language: str) 
 def rsvp_links(
     *, message: ITipMessage, event: Event, attendee: str, organizer: str
 ) -> dict[str, str] | None:
-    """``{action: url}`` for Accept / Maybe / Decline (DESIGN.md 1.2), or None when the
+    """``{action: url}`` for Accept / Maybe / Decline (docs/design.md 1.2), or None when the
     recipient is not an attendee of the event (the RSVP page could only refuse them).
 
     The token expires after the event's last occurrence plus the grace period.

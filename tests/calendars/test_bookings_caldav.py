@@ -1,4 +1,4 @@
-"""Bookings on a CalDAV calendar (DESIGN.md 1.3), against a real Radicale server."""
+"""Bookings on a CalDAV calendar (docs/design.md 1.3), against a real Radicale server."""
 
 from __future__ import annotations
 

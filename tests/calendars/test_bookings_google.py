@@ -1,4 +1,4 @@
-"""Bookings on a Google calendar (DESIGN.md 1.3), against the fake Google server.
+"""Bookings on a Google calendar (docs/design.md 1.3), against the fake Google server.
 
 Each test drives the booking services and lets the provider sync run (the Celery tasks run
 eagerly after the commit), then checks the booking, its recorded transitions, exactly what

@@ -1,5 +1,5 @@
 """The sync: from a change in Google Calendar to the booking, through notifications, the
-webhook, a real worker and the booking service, and back to Google (DESIGN.md 1.3, 1.4)."""
+webhook, a real worker and the booking service, and back to Google (docs/design.md 1.3, 1.4)."""
 
 from __future__ import annotations
 

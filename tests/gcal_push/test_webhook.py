@@ -1,4 +1,4 @@
-"""``POST /webhooks/google-calendar/``: the contract for each header case (DESIGN.md 1.4).
+"""``POST /webhooks/google-calendar/``: the contract for each header case (docs/design.md 1.4).
 
 Tasks go through the real broker to a queue of the test's own that no worker consumes, so
 each test sees exactly what the webhook enqueued and that it ran nothing itself.

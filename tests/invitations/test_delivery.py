@@ -1,4 +1,4 @@
-"""Delivery of stored messages: claim, render, send, classify, back off, sweep (DESIGN.md 1.1).
+"""Delivery of stored messages: claim, render, send, classify, back off, sweep (docs/design.md 1.1).
 
 Tasks run eagerly here (tests/settings.py): the sweep's enqueue runs the send at once, so
 each sweep below is one more attempt. Retries are made due at once by a zero backoff base

@@ -1,4 +1,5 @@
-"""``POST /api/v1.0/caldav-scheduling-callback/`` through Django's test client (DESIGN.md 1.1)."""
+"""``POST /api/v1.0/caldav-scheduling-callback/`` through Django's test client
+(docs/design.md 1.1)."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ from gcal_push.channels import (
     channels_teardown,
 )
 from gcal_push.notifications import SyncRequest, calendar_sync_request, calendar_syncs_request
+from gcal_push.tasks import calendars_watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ def calendars_watch_enqueue(*, calendar_ids: list[int]) -> None:
     """After the caller's commit, re-derive the channels of these calendars
     (:func:`calendars_watch_reconcile`, in a task). A lost enqueue is made up by the hourly
     maintenance, which derives every channel from the same selector."""
-    from gcal_push.tasks import calendars_watch_task
-
     ids = sorted(set(calendar_ids))
     if ids:
         enqueue_on_commit(calendars_watch_task, ids)

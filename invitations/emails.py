@@ -44,6 +44,7 @@ from calendars.ical import (
     clean_address,
     parse_itip,
 )
+from calendars.models import User
 from calendars.translations import resolve_language
 from invitations.rendering.context import (
     CONTROL_CHARACTERS,
@@ -229,8 +230,6 @@ def _preferences(
     zone = time_zone if time_zone and _valid_zone(time_zone) else None
     chosen_language = resolve_language(language) if language else None
     if chosen_language is None or zone is None:
-        from calendars.models import User
-
         users = {
             user.email.lower(): user
             for user in User.objects.filter(

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.db import connection
 
 pytest_plugins = [
-    "tests.fixtures",
     "tests.log_scan",
     "tests.fakes.smtp",
     "tests.fakes.messages_api",
     "tests.fakes.celery_worker",
+    "tests.fixtures",
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

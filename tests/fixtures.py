@@ -26,7 +26,6 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun, task_prerun
 from django.utils import timezone
 from kombu import Queue
@@ -38,6 +37,7 @@ from calendars.providers import google as google_provider
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from tests.factories import GoogleAccountFactory, ScheduleFactory, UserFactory
 from tests.fakes import radicale as radicale_fakes
+from tests.fakes.celery_worker import tasks_routed_to, worker_thread
 from tests.fakes.google_calendar import FakeChannel, FakeGoogleCalendar
 from tests.fakes.google_push import GooglePushEmitter
 from tests.fakes.radicale import RadicaleServer
@@ -216,14 +216,11 @@ def task_queue() -> Iterator[TaskQueue]:
     """Acknowledge now, work later: every task goes through the broker to a queue of this
     test's own (so that no other test's worker takes it), and nothing runs it unless the test
     starts a worker on it (:func:`worker_running`)."""
-    queue = TaskQueue(f"convoke-test-gcal-{uuid.uuid4().hex[:12]}")
-    previous_eager = app.conf.task_always_eager
-    previous_routes = app.conf.task_routes
-    app.conf.update(task_always_eager=False, task_routes={"*": {"queue": queue.name}})
+    queue = TaskQueue(f"convoke-test-{uuid.uuid4().hex[:12]}")
     try:
-        yield queue
+        with tasks_routed_to(queue.name):
+            yield queue
     finally:
-        app.conf.update(task_always_eager=previous_eager, task_routes=previous_routes)
         queue.purge()
 
 
@@ -436,18 +433,7 @@ class WorkerWatch:
 @contextlib.contextmanager
 def worker_running(queue: TaskQueue) -> Iterator[WorkerWatch]:
     """A real Celery worker (a thread of this process) consuming ``queue``."""
-    with (
-        WorkerWatch() as watch,
-        start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=30.0,
-            queues=[queue.name],
-        ),
-    ):
+    with WorkerWatch() as watch, worker_thread(queue.name):
         yield watch
 
 

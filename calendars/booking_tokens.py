@@ -1,4 +1,4 @@
-"""Tokens of the subscriber's Confirm / Deny links (DESIGN.md section 2).
+"""Tokens of the subscriber's Confirm / Deny links (docs/design.md section 2).
 
 Same shape as the RSVP tokens (:mod:`invitations.tokens`): sealed by
 :mod:`calendars.link_tokens` under a purpose of their own, so the URL reveals nothing, with

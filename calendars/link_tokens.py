@@ -1,4 +1,4 @@
-"""Opaque, expiring tokens for the links Convoke puts in emails (STYLE.md rule 11).
+"""Opaque, expiring tokens for the links Convoke puts in emails (docs/style.md rule 11).
 
 A token is its claims (compact JSON, compressed) encrypted and authenticated with Fernet
 (``cryptography``: AES-128-CBC and HMAC-SHA256) under a key derived from ``SECRET_KEY`` and

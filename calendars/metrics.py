@@ -5,7 +5,7 @@ delivery sent, a webhook notification, a Google call). Counters are ``prometheus
 counters in its multiprocess mode: every process (web worker, Celery pool process, beat)
 adds to a memory-mapped file of its own under ``PROMETHEUS_MULTIPROC_DIR``, and a scrape
 sums the files, so web, worker and beat add to the same numbers without touching the
-database (counting an unauthenticated request writes no row: DESIGN.md 1.5). The counts of
+database (counting an unauthenticated request writes no row: docs/design.md 1.5). The counts of
 processes that have exited stay in their files; ``make run`` starts from an empty folder.
 
 Other figures (deliveries by state, channel expirations ahead) are read from their own
@@ -47,7 +47,7 @@ def counter_declare(name: str, documentation: str, labels: tuple[str, ...]) -> N
         COUNTERS[name] = Counter(name, documentation, labelnames=labels, registry=None)
 
 
-# The counters of DESIGN.md's flows, declared in one place so their names stay stable.
+# The counters of the flows of docs/design.md, declared in one place so their names stay stable.
 counter_declare(
     "convoke_callbacks_accepted", "Scheduling callbacks accepted, by iTIP method.", ("method",)
 )

@@ -1,7 +1,7 @@
 """Convoke settings.
 
-This is the only module that reads the environment (STYLE.md rule 7). Every variable of
-DESIGN.md section 2 is read here with a default that makes ``make run`` work on one machine.
+This is the only module that reads the environment (docs/style.md rule 7). Every variable of
+docs/design.md section 2 is read here with a default that makes ``make run`` work on one machine.
 With ``DEBUG`` false (production), start-up is refused unless ``SECRET_KEY``,
 ``CALDAV_INBOUND_API_KEY`` and ``FIELD_ENCRYPTION_KEY`` are set.
 """
@@ -109,7 +109,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 # SQLite is the embedded default; it is set up for several processes (web, worker, beat):
-# WAL journal, a busy timeout and IMMEDIATE transactions (DESIGN.md section 4).
+# WAL journal, a busy timeout and IMMEDIATE transactions (docs/design.md section 4).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'convoke.sqlite3'}")
 }
@@ -269,15 +269,15 @@ GOOGLE_API_BACKOFF_SECONDS: float = env.float("GOOGLE_API_BACKOFF_SECONDS", defa
 
 # --- Bookings ---------------------------------------------------------------------------------
 # Public booking requests per client address (DRF throttle rate), how long the subscriber's
-# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the provider sync
-# task retries (attempts, then the booking shows sync_state "failed" to operators).
+# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the publish
+# task retries (attempts, then the booking shows publish_state "failed" to operators).
 BOOKING_REQUEST_THROTTLE_RATE: str = env.str("BOOKING_REQUEST_THROTTLE_RATE", default="30/hour")
 BOOKING_DECISION_TOKEN_MAX_AGE_DAYS: int = env.int(
     "BOOKING_DECISION_TOKEN_MAX_AGE_DAYS", default=30
 )
 BOOKING_MAX_DAYS_AHEAD: int = env.int("BOOKING_MAX_DAYS_AHEAD", default=366)
-BOOKING_SYNC_MAX_RETRIES: int = env.int("BOOKING_SYNC_MAX_RETRIES", default=8)
-BOOKING_SYNC_BACKOFF_SECONDS: float = env.float("BOOKING_SYNC_BACKOFF_SECONDS", default=30.0)
+BOOKING_PUBLISH_MAX_RETRIES: int = env.int("BOOKING_PUBLISH_MAX_RETRIES", default=8)
+BOOKING_PUBLISH_BACKOFF_SECONDS: float = env.float("BOOKING_PUBLISH_BACKOFF_SECONDS", default=30.0)
 CALDAV_TIMEOUT_SECONDS: float = env.float("CALDAV_TIMEOUT_SECONDS", default=20.0)
 # Push notifications (gcal_push): the lifetime asked for new watch channels (Google may grant
 # less), and how often every watched calendar is synced anyway, since Google drops some
@@ -315,7 +315,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Time limits (DESIGN.md 1.5): no task holds a worker past them. At the soft limit the task
+# Time limits (docs/design.md 1.5): no task holds a worker past them. At the soft limit the task
 # gets SoftTimeLimitExceeded (a render that reaches it is dead-lettered as permanent); at the
 # hard limit the worker process running it is replaced. Tasks that page through Google or
 # talk to the CalDAV server several times get the long limit.
@@ -341,9 +341,8 @@ CELERY_TASK_ANNOTATIONS: dict[str, dict[str, float]] = {
         "gcal_push.tasks.calendar_sync_task",
         "gcal_push.tasks.channels_renew_task",
         "gcal_push.tasks.calendars_reconcile_task",
-        "gcal_push.tasks.channel_create_task",
-        "gcal_push.tasks.channel_teardown_task",
-        "calendars.tasks.booking_provider_sync_task",
+        "gcal_push.tasks.calendars_watch_task",
+        "calendars.tasks.booking_publish_task",
         "invitations.tasks.inbound_reply_apply_task",
     )
 }
@@ -351,6 +350,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
+    "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
+}
+# Bookings to publish whose enqueue or retry was lost (broker down, worker killed).
+CELERY_BEAT_SCHEDULE["calendars-bookings-publish-sweep"] = {
+    "task": "calendars.tasks.bookings_publish_sweep_task",
     "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
 # Hourly renewal of watch channels expiring within 24 hours: the window spans many runs,

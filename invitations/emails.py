@@ -1,8 +1,8 @@
-"""Invitation emails: from the raw iTIP body to a complete Django email (nothing is sent here).
+"""Every email's rendering, and the calendar messages' emails (nothing is sent here).
 
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
-method and SEQUENCE (DESIGN.md 1.1), renders the subject/txt/html triple of
+method and SEQUENCE (docs/design.md 1.1), renders the subject/txt/html triple of
 ``templates/emails/<kind>.*`` in the recipient's language and time zone, inlines the HTML's
 CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
 
@@ -28,6 +28,7 @@ import zoneinfo
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import cache
+from typing import Any
 
 import css_inline
 from celery.exceptions import SoftTimeLimitExceeded
@@ -47,6 +48,7 @@ from calendars.ical import (
     clean_address,
     parse_itip,
 )
+from calendars.models import User
 from calendars.translations import resolve_language
 from invitations.rendering.context import (
     CONTROL_CHARACTERS,
@@ -71,6 +73,7 @@ __all__ = [
     "RsvpAction",
     "email_build",
     "email_kind",
+    "email_render",
     "rsvp_links",
 ]
 
@@ -122,7 +125,7 @@ def email_build(
     Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
     fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
     than REQUEST, REPLY or CANCEL, an unusable address, or any other failure of rendering
-    (DESIGN.md 1.5: the body was written by someone else). A database error is raised as is.
+    (docs/design.md 1.5: the body was written by someone else). A database error is raised as is.
     """
     try:
         return _email_build(
@@ -153,7 +156,7 @@ def email_build(
     except ValueError as exc:
         raise EmailNotRenderable(str(exc)) from exc
     except Exception as exc:
-        # The boundary of rendering untrusted data (STYLE.md rule 12 allows a broad catch only
+        # The boundary of rendering untrusted data (docs/style.md rule 12 allows a broad catch only
         # at a boundary; this is one): whatever else fails here fails again on every retry, so
         # it is permanent. Only its type and place are kept; its text may quote the data.
         logger.error("email not renderable error=%s at=%s", type(exc).__name__, _where(exc))
@@ -203,12 +206,7 @@ def _email_build(
         prefs=prefs,
         previous=previous,
     )
-    subject = _header_text(
-        render_to_string(f"emails/{kind.value}.subject.txt", context), SUBJECT_MAX_CHARS
-    )
-    context["subject"] = subject
-    text = _tidy_text(render_to_string(f"emails/{kind.value}.txt", context))
-    html = _inliner().inline(render_to_string(f"emails/{kind.value}.html", context))
+    subject, text, html = email_render(template=kind.value, context=context)
 
     # The display name is the person's CN only: an address shown as a name looks forged.
     if itip_method is Method.REPLY:
@@ -226,6 +224,22 @@ def _email_build(
     mail.attach_alternative(html, "text/html")
     mail.attach(_calendar_part(message, itip_method))
     return mail
+
+
+def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of ``templates/emails/<template>.{subject.txt,txt,html}``.
+
+    The one renderer of every email (calendar messages and booking notices alike): the
+    subject is one capped line without control characters, the text is tidied, and the
+    HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
+    """
+    subject = _header_text(
+        render_to_string(f"emails/{template}.subject.txt", context), SUBJECT_MAX_CHARS
+    )
+    context = {**context, "subject": subject}
+    text = _tidy_text(render_to_string(f"emails/{template}.txt", context))
+    html = _inliner().inline(render_to_string(f"emails/{template}.html", context))
+    return subject, text, html
 
 
 # --- Inputs -----------------------------------------------------------------------------------
@@ -296,8 +310,6 @@ def _preferences(
     zone = time_zone if time_zone and _valid_zone(time_zone) else None
     chosen_language = resolve_language(language) if language else None
     if chosen_language is None or zone is None:
-        from calendars.models import User
-
         users = {
             user.email.lower(): user
             for user in User.objects.filter(

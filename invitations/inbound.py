@@ -35,7 +35,6 @@ import hashlib
 import logging
 from email.message import Message
 from email.utils import getaddresses
-from functools import partial
 from typing import Any
 
 import requests
@@ -47,8 +46,10 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.ical import ICalendarError, Method, clean_address, parse_itip, recurrence_key
 from calendars.models import TransitionSource
+from invitations.answers import RsvpAction
 from invitations.inbound_trust import (
     ReplyRefused,
     inbound_authentication_check,
@@ -56,13 +57,13 @@ from invitations.inbound_trust import (
 )
 from invitations.models import InboundReply, InboundReplyStatus
 from invitations.rsvp import (
-    ANSWERS,
     RsvpEventGone,
     RsvpEventOver,
     RsvpNotAttendee,
     RsvpUnavailable,
     rsvp_answer_record,
 )
+from invitations.tasks import inbound_reply_apply_task
 
 logger = logging.getLogger(__name__)
 
@@ -216,8 +217,6 @@ def _reply_store(
     refused: str = "",
 ) -> int | None:
     """Store a REPLY; enqueue its application, or keep it ``refused`` with the reason."""
-    from invitations.tasks import inbound_reply_apply_task
-
     digest = hashlib.sha256(body).hexdigest()
     try:
         with transaction.atomic():
@@ -232,9 +231,7 @@ def _reply_store(
                 last_error=refused[:ERROR_MAX],
             )
             if not refused:
-                transaction.on_commit(
-                    partial(inbound_reply_apply_task.delay, reply.pk), robust=True
-                )
+                enqueue_on_commit(inbound_reply_apply_task, reply.pk)
     except IntegrityError:
         logger.info("inbound reply duplicate ignored")
         return None
@@ -279,12 +276,11 @@ def inbound_reply_apply(*, reply_id: int) -> str:
     except ICalendarError:
         _finish(reply_id, InboundReplyStatus.IGNORED, "unreadable")
         return InboundReplyStatus.IGNORED
-    answers = set(ANSWERS.values())
     applied = 0
     for event in itip.events:
         entry = event.attendee(reply.attendee)
-        partstat = next((p for p in answers if entry and str(entry.partstat) == p.value), None)
-        if partstat is None:
+        action = RsvpAction.of(entry.partstat) if entry is not None else None
+        if action is None:
             logger.info("inbound reply part skipped reply=%s reason=unsupported-partstat", reply_id)
             continue
         try:
@@ -295,7 +291,7 @@ def inbound_reply_apply(*, reply_id: int) -> str:
                 recurrence_id=recurrence_key(event.recurrence_id)
                 if event.recurrence_id is not None
                 else None,
-                partstat=partstat,
+                partstat=action.partstat,
                 source=TransitionSource.CALDAV_REPLY,
                 notify_organizer=False,
             )
@@ -343,8 +339,6 @@ def inbound_replies_sweep(
     :data:`INBOUND_LOST_AFTER`; taking it touches it, so a slow queue is not flooded with
     copies. Applying a reply is idempotent, so a copy that does run changes nothing.
     """
-    from invitations.tasks import inbound_reply_apply_task
-
     now = now or timezone.now()
     lost = list(
         InboundReply.objects.filter(
@@ -358,7 +352,8 @@ def inbound_replies_sweep(
     if lost:
         InboundReply.objects.filter(pk__in=lost).update(updated_at=now)
         for reply_id in lost:
-            inbound_reply_apply_task.delay(reply_id)
+            if not enqueue(inbound_reply_apply_task, reply_id):
+                break  # the broker is down; the next sweep tries again
         logger.warning("inbound replies enqueued again by the sweep count=%d", len(lost))
     return lost
 
@@ -366,8 +361,6 @@ def inbound_replies_sweep(
 def inbound_replies_retry(*, reply_ids: list[int]) -> int:
     """Operators: apply failed REPLYs again (after a long CalDAV outage). Each goes back to
     pending with its attempts reset and is enqueued after the commit; returns how many."""
-    from invitations.tasks import inbound_reply_apply_task
-
     with transaction.atomic():
         ids = list(
             InboundReply.objects.filter(
@@ -378,6 +371,6 @@ def inbound_replies_retry(*, reply_ids: list[int]) -> int:
             status=InboundReplyStatus.PENDING, attempts=0, last_error="", updated_at=timezone.now()
         )
         for reply_id in ids:
-            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply_id), robust=True)
+            enqueue_on_commit(inbound_reply_apply_task, reply_id)
     logger.info("inbound replies retried by an operator count=%d", len(ids))
     return len(ids)

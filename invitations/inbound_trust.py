@@ -25,9 +25,9 @@ from email.message import Message
 import authres
 from django.db.models import Max
 
+from calendars.ical import Method
 from calendars.models import Booking
-from invitations.models import Delivery, DeliveryStatus
-from scheduling.models import ItipMethod
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus
 
 FAILING = frozenset({"fail", "softfail", "permerror"})
 
@@ -78,11 +78,12 @@ def inbound_reply_trust_check(*, uid: str, attendee: str, sequence: int) -> None
     """Rules 2 and 3 of the module docstring for a REPLY from ``attendee`` about ``uid``;
     raises :class:`ReplyRefused`. Two queries."""
     invited = Delivery.objects.filter(
+        kind=DeliveryKind.ITIP,
         status=DeliveryStatus.SENT,
         recipient__iexact=attendee,
-        message__uid=uid,
-        message__method=ItipMethod.REQUEST,
-    ).aggregate(sequence=Max("message__sequence"))["sequence"]
+        uid=uid,
+        method=Method.REQUEST,
+    ).aggregate(sequence=Max("sequence"))["sequence"]
     if invited is None:
         if Booking.objects.filter(ical_uid=uid, attendee_email__iexact=attendee).exists():
             return

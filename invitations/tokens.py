@@ -1,4 +1,4 @@
-"""RSVP tokens for the Accept / Maybe / Decline links (DESIGN.md 1.2, STYLE.md rule 11).
+"""RSVP tokens for the Accept / Maybe / Decline links (docs/design.md 1.2, docs/style.md rule 11).
 
 A token names the event UID, the attendee, the organizer, the RECURRENCE-ID of the occurrence
 it answers for (None for the whole event) and its own expiry: the end of the event's last

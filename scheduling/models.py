@@ -1,8 +1,12 @@
-"""iTIP messages received from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+"""iTIP messages received from the CalDAV server's scheduling callback (docs/architecture.md).
 
 A message is stored exactly once: the CalDAV server may post the same message twice (a retry
 after a timeout on its side, two web processes receiving copies at the same instant), and
 the unique ``dedupe_key`` turns the second copy into a no-op at the database level.
+
+The message is the record of what arrived (its headers and identity); what is to be sent,
+the body included, is its :class:`~invitations.models.Delivery` in the outbox, which the
+message points to. The outbox never points back.
 """
 
 from __future__ import annotations
@@ -12,13 +16,10 @@ from enum import StrEnum
 
 from django.db import models
 
+from calendars.ical import ITIP_EMAIL_METHODS
 
-class ItipMethod(models.TextChoices):
-    """The iTIP methods (RFC 5546 section 1.4) the callback accepts."""
-
-    REQUEST = "REQUEST", "Request"
-    REPLY = "REPLY", "Reply"
-    CANCEL = "CANCEL", "Cancel"
+# The iTIP methods (RFC 5546 section 1.4) the callback accepts: those Convoke emails.
+METHOD_CHOICES = [(method.value, method.value.title()) for method in ITIP_EMAIL_METHODS]
 
 
 def dedupe_key_compute(
@@ -57,9 +58,14 @@ def dedupe_key_compute(
 class SchedulingMessage(models.Model):
     """One iTIP message for one recipient, as posted by the CalDAV server."""
 
-    body = models.BinaryField(help_text="The iCalendar body exactly as received.")
+    delivery = models.OneToOneField(
+        "invitations.Delivery",
+        on_delete=models.CASCADE,
+        related_name="scheduling_message",
+        help_text="The email of this message, with the body exactly as received.",
+    )
     body_sha256 = models.CharField(max_length=64)
-    method = models.CharField(max_length=8, choices=ItipMethod.choices)
+    method = models.CharField(max_length=8, choices=METHOD_CHOICES)
     sender = models.EmailField(max_length=254)
     recipient = models.EmailField(max_length=254)
     uid = models.CharField("UID", max_length=1024)
@@ -80,7 +86,7 @@ class SchedulingMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dedupe_key"], name="scheduling_message_dedupe"),
             models.CheckConstraint(
-                condition=models.Q(method__in=ItipMethod.values),
+                condition=models.Q(method__in=[value for value, _label in METHOD_CHOICES]),
                 name="scheduling_message_method_valid",
             ),
         ]
@@ -90,6 +96,11 @@ class SchedulingMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.uid} (#{self.pk})"
+
+    @property
+    def body(self) -> bytes:
+        """The iCalendar body exactly as received (stored once, on the delivery)."""
+        return bytes(self.delivery.body or b"")
 
 
 class RefusalReason(StrEnum):

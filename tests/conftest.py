@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fakes.smtp",
     "tests.fakes.messages_api",
     "tests.fakes.celery_worker",
+    "tests.fixtures",
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

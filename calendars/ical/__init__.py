@@ -1,4 +1,4 @@
-"""iCalendar in and out: the one package that imports ``icalendar`` (STYLE.md rule 6).
+"""iCalendar in and out: the one package that imports ``icalendar`` (docs/style.md rule 6).
 
 :func:`parse_itip` turns an iTIP body (RFC 5546) into typed dataclasses (:mod:`.types`);
 :func:`build_attachment` turns a parsed message back into the bytes of the ``text/calendar``
@@ -21,9 +21,11 @@ from calendars.ical.edit import (
 from calendars.ical.parse import parse_itip
 from calendars.ical.rules import recurrence_rule_from_parts
 from calendars.ical.types import (
+    ITIP_EMAIL_METHODS,
     Attendee,
     BudgetExceeded,
     Event,
+    EventStatus,
     ICalendarError,
     ITipMessage,
     Method,
@@ -37,9 +39,11 @@ from calendars.ical.types import (
 from calendars.ical.zones import iana_name
 
 __all__ = [
+    "ITIP_EMAIL_METHODS",
     "Attendee",
     "BudgetExceeded",
     "Event",
+    "EventStatus",
     "ICalendarError",
     "ITipMessage",
     "Method",

@@ -1,4 +1,4 @@
-"""Budgets for reading iCalendar data that someone else wrote (DESIGN.md section 1.5).
+"""Budgets for reading iCalendar data that someone else wrote (docs/design.md section 1.5).
 
 Every body Convoke reads comes from outside, so the reader refuses, with a
 :class:`~calendars.ical.types.BudgetExceeded` that names the limit, whatever would cost more

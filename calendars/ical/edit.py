@@ -23,6 +23,7 @@ from calendars.ical.types import (
     LIBRARY_ERRORS,
     UTC,
     Event,
+    EventStatus,
     ICalendarError,
     Method,
     NotAnAttendee,
@@ -224,9 +225,10 @@ def attendee_partstat_set(
                 raise OccurrenceNotFound("the event has no such occurrence")
             target = _override_from_master(master, recurrence_id, context, text)
             calendar.add_component(target)
-        if first_value(target, "STATUS") is not None and str(
-            first_value(target, "STATUS")
-        ).upper() == ("CANCELLED"):
+        if (
+            first_value(target, "STATUS") is not None
+            and str(first_value(target, "STATUS")).upper() == EventStatus.CANCELLED
+        ):
             raise OccurrenceNotFound("that occurrence is cancelled")
         if not _attendee_props(target, attendee):
             raise NotAnAttendee("the address is not an attendee of this occurrence")

@@ -18,8 +18,17 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from calendars.ical import Event, ICalendarError, ITipMessage, Method, PartStat, recurrence_key
+from calendars.ical import (
+    Event,
+    EventStatus,
+    ICalendarError,
+    ITipMessage,
+    Method,
+    PartStat,
+    recurrence_key,
+)
 from calendars.translations import register_keys, translate
+from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
@@ -42,19 +51,7 @@ class EmailKind(StrEnum):
     REPLY = "reply"
 
 
-class RsvpAction(StrEnum):
-    """The ``action`` of an RSVP link, named after the PARTSTAT it records."""
-
-    ACCEPTED = "accepted"
-    TENTATIVE = "tentative"
-    DECLINED = "declined"
-
-
-_REPLY_WORDS = {
-    PartStat.ACCEPTED: "accepted",
-    PartStat.TENTATIVE: "tentative",
-    PartStat.DECLINED: "declined",
-}
+_REPLY_WORDS = {action.partstat: action.value for action in RsvpAction}
 
 register_keys(
     [
@@ -98,7 +95,7 @@ class Preferences:
 
 
 def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
-    """The kind of email for an iTIP method (DESIGN.md 1.1): REQUEST with SEQUENCE 0 is an
+    """The kind of email for an iTIP method (docs/design.md 1.1): REQUEST with SEQUENCE 0 is an
     invitation, a later SEQUENCE (or a known earlier version) an update."""
     if method is Method.CANCEL:
         return EmailKind.CANCELLATION
@@ -221,7 +218,7 @@ def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language
         )
         summary = plain_line(override.summary)
         renamed = bool(summary) and summary != plain_line(event.summary)
-        if override.status == "CANCELLED":
+        if override.status == EventStatus.CANCELLED:
             line = translate("email.override.cancelled", language, original=original)
         elif override.start is not None and override.start != override.recurrence_id:
             when = when_text(override, zone=zone, language=language).text
@@ -260,7 +257,7 @@ def _changes_or_none(
     previous: Event, event: Event, *, zone: str | None, language: str
 ) -> list[str]:
     """What changed, or nothing when the previous version cannot be compared: an earlier,
-    stranger version of the event never stops this one (DESIGN.md 1.5)."""
+    stranger version of the event never stops this one (docs/design.md 1.5)."""
     try:
         return _changes(previous, event, zone=zone, language=language)
     except (ICalendarError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
@@ -296,7 +293,7 @@ def _changes(previous: Event, event: Event, *, zone: str | None, language: str) 
 def rsvp_links(
     *, message: ITipMessage, event: Event, attendee: str, organizer: str
 ) -> dict[str, str] | None:
-    """``{action: url}`` for Accept / Maybe / Decline (DESIGN.md 1.2), or None when the
+    """``{action: url}`` for Accept / Maybe / Decline (docs/design.md 1.2), or None when the
     recipient is not an attendee of the event (the RSVP page could only refuse them).
 
     The token expires after the event's last occurrence plus the grace period.

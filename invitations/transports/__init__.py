@@ -1,4 +1,4 @@
-"""One adapter per outside system that delivers email (STYLE.md rule 5)."""
+"""One adapter per outside system that delivers email (docs/style.md rule 5)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def _object_urls() -> list[str]:
         reverse("admin:index"),
         *(reverse(name) for name in CHANGELISTS),
         reverse("admin:calendars_booking_change", args=[booking.pk]),
-        reverse("admin:scheduling_schedulingmessage_change", args=[delivery.message_id]),
+        reverse("admin:scheduling_schedulingmessage_change", args=[delivery.scheduling_message.pk]),
         reverse("admin:invitations_delivery_change", args=[delivery.pk]),
         reverse("admin:invitations_delivery_preview", args=[delivery.pk]),
     ]

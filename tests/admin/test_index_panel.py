@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from calendars.admin_panel import operator_panel_counts
 from calendars.metrics import recent_count_add
-from calendars.models import SyncState
+from calendars.models import PublishState
 from gcal_push.models import ChannelState
 from invitations.models import DeliveryStatus
 from scheduling.models import REFUSALS_RECENT
@@ -65,7 +65,7 @@ def test_panel_counts_what_needs_attention_when_the_index_opens(
     sync_state_create(
         calendar=calendars[2], last_synced_at=now - dt.timedelta(hours=1), last_failure_at=now
     )
-    BookingFactory(sync_state=SyncState.FAILED)
+    BookingFactory(publish_state=PublishState.FAILED)
     _refuse_some_callbacks(client)
     recent_count_add(REFUSALS_RECENT, "unauthorized", now=time.time() - 2 * 3600)  # too old
 

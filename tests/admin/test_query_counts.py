@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calendars.metrics import recent_count_add
-from calendars.models import BookingStatus, BookingTransition, SyncState
+from calendars.models import BookingStatus, BookingTransition, PublishState
 from gcal_push.models import GoogleCalendarSyncState
 from invitations.models import DeliveryStatus
 from scheduling.models import REFUSALS_RECENT
@@ -48,7 +48,7 @@ def _bookings(n: int) -> None:
         booking = BookingFactory(
             calendar=google if index % 2 else calendar,
             status=STATUSES[index % len(STATUSES)],
-            sync_state=SyncState.FAILED if index % 3 == 0 else SyncState.SYNCED,
+            publish_state=PublishState.FAILED if index % 3 == 0 else PublishState.PUBLISHED,
             start=timezone.now() + dt.timedelta(hours=index),
         )
         BookingTransition.objects.create(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,17 +18,12 @@ from calendars.models import Booking, BookingStatus, Schedule, TransitionSource
 from tests.calendars.test_bookings_google import request_booking, transitions
 from tests.factories import BookingFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import Commit
 from tests.link_tokens import readable_without_key
 
 pytestmark = pytest.mark.django_db
 
-Commit = Callable[..., AbstractContextManager[Any]]
 DECIDE = "/bookings/decide/"
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Commit) -> Commit:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

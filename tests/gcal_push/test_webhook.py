@@ -1,4 +1,4 @@
-"""``POST /webhooks/google-calendar/``: the contract for each header case (DESIGN.md 1.4).
+"""``POST /webhooks/google-calendar/``: the contract for each header case (docs/design.md 1.4).
 
 Tasks go through the real broker to a queue of the test's own that no worker consumes, so
 each test sees exactly what the webhook enqueued and that it ran nothing itself.
@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from tests.gcal_push.conftest import TaskQueue
+from tests.fixtures import TaskQueue
 from tests.gcal_push.factories import GoogleCalendarChannelFactory
 from tests.log_scan import SENSITIVE_VALUES
 from tests.metrics import CounterWatch

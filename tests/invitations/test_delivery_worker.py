@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from calendars.celery import app
-from invitations.models import Delivery, DeliveryStatus
-from invitations.services import deliveries_sweep, delivery_create
-from scheduling.models import SchedulingMessage
+from calendars.ical import Method
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus
+from invitations.services import ItipContent, deliveries_sweep, delivery_create
 from tests.fakes.celery_worker import WorkerProcess, database_url, isolated_task_queue, wait_until
 from tests.fakes.smtp import SmtpSink
 from tests.hostile import HOSTILE_DIR
@@ -118,16 +117,12 @@ def _poison_store(uid: str) -> Delivery:
     body = (HOSTILE_DIR / "zone-secondly-dtstart.ics").read_bytes()
     body = body.replace(b"UID:zone-secondly-dtstart@hostile.example.org", f"UID:{uid}".encode())
     with transaction.atomic():
-        message = SchedulingMessage.objects.create(
-            body=body,
-            body_sha256="0" * 64,
-            method="REQUEST",
+        return delivery_create(
+            kind=DeliveryKind.ITIP,
             sender=ORGANIZER,
             recipient=ATTENDEE,
-            uid=uid,
-            dedupe_key=uuid.uuid4().hex,
+            itip=ItipContent(method=Method.REQUEST, body=body, uid=uid),
         )
-        return delivery_create(message=message, recipient=ATTENDEE, transport="smtp")
 
 
 def _settled(predicate: Any) -> Any:
@@ -185,7 +180,7 @@ def test_poison_is_dead_and_fifty_normal_messages_flow_around_it_when_a_real_wor
             assert post_callback(client, later).status_code == 202
             assert smtp_sink.wait_for(51, timeout=WORKER_TIMEOUT)
             fixed = Delivery.objects.exclude(pk=poison.pk).filter(
-                message__uid="poisoned@hostile.example.org"
+                uid="poisoned@hostile.example.org"
             )
             assert wait_until(
                 _settled(lambda: fixed.get().status == DeliveryStatus.SENT), timeout=10

@@ -24,12 +24,12 @@ from calendars.ical import parse_itip
 from calendars.models import BookingStatus, BookingTransition, TransitionSource
 from invitations.models import (
     Delivery,
+    DeliveryKind,
     DeliveryStatus,
     DeliveryTransport,
     InboundReply,
     InboundReplyStatus,
 )
-from scheduling.models import SchedulingMessage
 from tests.factories import BookingFactory
 from tests.fakes.brevo_inbound import FakeBrevoApi
 from tests.hostile import HOSTILE_DIR
@@ -67,19 +67,14 @@ def corpus_reply(corpus_dir: Path) -> bytes:
 def invitation_delivered(*, uid: str, attendee: str, sequence: int = 0) -> Delivery:
     """An invitation to ``uid`` that Convoke sent to ``attendee`` (what makes a REPLY from
     that address believable, invitations.inbound_trust)."""
-    message = SchedulingMessage.objects.create(
-        body=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
-        body_sha256="0" * 64,
-        method="REQUEST",
+    return Delivery.objects.create(
+        kind=DeliveryKind.ITIP,
         sender=ORGANIZER,
         recipient=attendee,
+        method="REQUEST",
+        body=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
         uid=uid,
         sequence=sequence,
-        dedupe_key=uuid.uuid4().hex,
-    )
-    return Delivery.objects.create(
-        message=message,
-        recipient=attendee,
         transport=DeliveryTransport.SMTP,
         status=DeliveryStatus.SENT,
         message_id_header=f"<{uuid.uuid4().hex}@convoke.test>",
@@ -161,9 +156,8 @@ def test_partstat_is_set_on_the_server_when_the_reply_has_a_valid_signature(
         ATTENDEE: "ACCEPTED",
         "c@example.com": "NEEDS-ACTION",
     }
-    # No REPLY of Convoke's own: the organizer has the client's email (the one message
-    # stored is the invitation the fixture delivered).
-    assert SchedulingMessage.objects.filter(method="REPLY").count() == 0
+    # The organizer has the client's own email: Convoke sends none.
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_reply_is_applied_when_it_is_inline_in_the_alternative_part(

@@ -20,7 +20,6 @@ from django.test import Client
 from invitations.models import Delivery, DeliveryStatus
 from invitations.services import delivery_send
 from invitations.tasks import delivery_send_task
-from scheduling.models import SchedulingMessage
 from tests.hostile import HOSTILE_DIR
 from tests.invitations.test_delivery import make_delivery
 from tests.scheduling.itip import itip_body, post_callback
@@ -35,7 +34,7 @@ def _poison(name: str) -> Delivery:
     body = (HOSTILE_DIR / name).read_bytes()
     delivery = make_delivery(body=body)
     uid = f"{name.removesuffix('.ics')}@hostile.example.org"
-    SchedulingMessage.objects.filter(pk=delivery.message_id).update(uid=uid)
+    Delivery.objects.filter(pk=delivery.pk).update(uid=uid)
     return delivery
 
 
@@ -74,7 +73,7 @@ def test_next_version_is_delivered_without_changes_when_the_previous_version_is_
     client: Client, django_capture_on_commit_callbacks: Any
 ) -> None:
     poison = _poison("zone-secondly-dtstart.ics")
-    SchedulingMessage.objects.filter(pk=poison.message_id).update(
+    Delivery.objects.filter(pk=poison.pk).update(
         uid="shared@hostile.example.org", recipient="bob@example.net"
     )
     delivery_send(delivery_id=poison.pk)

@@ -6,11 +6,15 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0002_refused_callback'),
+        ('calendars', '0007_booking_publish'),
     ]
 
     operations = [
+        migrations.RemoveConstraint(
+            model_name='metriccounter',
+            name='metric_counter_unique',
+        ),
         migrations.DeleteModel(
-            name='RefusedCallback',
+            name='MetricCounter',
         ),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invitations', '0002_inbound_reply'),
+        ('invitations', '0004_delivery_without_message'),
     ]
 
     operations = [

@@ -29,13 +29,14 @@ class Stack:
     environment: dict[str, str]
     scratch: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    cwd: Path = PROJECT_DIR  # another checkout's folder, to measure its code
 
     def spawn(self, *command: str, log: str) -> None:
         handle = (self.scratch / log).open("ab")
         self.processes.append(
             subprocess.Popen(
                 command,
-                cwd=PROJECT_DIR,
+                cwd=self.cwd,
                 env=self.environment,
                 stdout=handle,
                 stderr=subprocess.STDOUT,

@@ -19,12 +19,12 @@ escapes everything (Django's autoescape).
 
 from __future__ import annotations
 
-import email.message
 import logging
 import re
 import traceback
 import unicodedata
 import zoneinfo
+from collections.abc import Iterable, Mapping
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import cache
@@ -50,6 +50,8 @@ from calendars.ical import (
 )
 from calendars.models import User
 from calendars.translations import resolve_language
+from invitations.mime import ATTACHMENT_FILENAME, CalendarPart
+from invitations.prepared import PreparedMessage
 from invitations.rendering.context import (
     CONTROL_CHARACTERS,
     DESCRIPTION_MAX_CHARS,
@@ -77,7 +79,6 @@ __all__ = [
     "rsvp_links",
 ]
 
-ATTACHMENT_FILENAME = "invite.ics"
 SUBJECT_MAX_CHARS = 200
 
 
@@ -111,6 +112,9 @@ def email_build(
     language: str | None = None,
     time_zone: str | None = None,
     previous_body: bytes | None = None,
+    prepared: PreparedMessage | None = None,
+    previous: ITipMessage | None = None,
+    users: Mapping[str, User] | None = None,
 ) -> EmailMultiAlternatives:
     """The complete email for one iTIP message and one recipient, ready to send.
 
@@ -121,6 +125,11 @@ def email_build(
     organizer's, else English and the event's own zone. ``previous_body`` (the earlier
     version of the event, when known) lets an update say what changed; when it cannot be
     read or compared, the email is built without the list of changes.
+
+    The outbox passes what it computed once instead (docs/architecture.md, "the outbox"):
+    ``prepared`` (the parsed ``body`` and its calendar attachment, :mod:`invitations.prepared`),
+    ``previous`` (the earlier version, parsed) and ``users`` (the stored preferences of the
+    batch's people, by lower-cased address: no query here).
 
     Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
     fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
@@ -137,6 +146,9 @@ def email_build(
             language=language,
             time_zone=time_zone,
             previous_body=previous_body,
+            prepared=prepared,
+            previous=previous,
+            users=users,
         )
     except EmailNotRenderable:
         raise
@@ -175,14 +187,17 @@ def _email_build(
     language: str | None,
     time_zone: str | None,
     previous_body: bytes | None,
+    prepared: PreparedMessage | None,
+    previous: ITipMessage | None,
+    users: Mapping[str, User] | None,
 ) -> EmailMultiAlternatives:
     itip_method = _method(method)
-    message = parse_itip(body)
+    message = prepared.message if prepared is not None else parse_itip(body)
     sender_address = _address(sender, "sender")
     recipient_address = _address(recipient, "recipient")
     event = message.primary
-    previous = _previous_event(previous_body, event)
-    kind = email_kind(method=itip_method, event=event, previous_known=previous is not None)
+    previous_event = _previous_event(previous_body, event, parsed=previous)
+    kind = email_kind(method=itip_method, event=event, previous_known=previous_event is not None)
     # The organizer named in the data when it is a usable address, else the party the
     # callback named: the sender of a REQUEST or CANCEL, the recipient of a REPLY.
     organizer_address = _address_or_none(event.organizer.address if event.organizer else "") or (
@@ -194,6 +209,7 @@ def _email_build(
         language=language,
         time_zone=time_zone,
         event=event,
+        users=users,
     )
     context = email_context(
         message=message,
@@ -204,7 +220,7 @@ def _email_build(
         recipient=recipient_address,
         organizer_address=organizer_address,
         prefs=prefs,
-        previous=previous,
+        previous=previous_event,
     )
     subject, text, html = email_render(template=kind.value, context=context)
 
@@ -222,7 +238,8 @@ def _email_build(
         headers={"Message-ID": _message_id(message_id)},
     )
     mail.attach_alternative(html, "text/html")
-    mail.attach(_calendar_part(message, itip_method))
+    attachment = prepared.attachment if prepared is not None else None
+    mail.attach(_calendar_part(message, itip_method, attachment=attachment))
     return mail
 
 
@@ -276,17 +293,22 @@ def _address_or_none(value: str) -> str | None:
         return None
 
 
-def _previous_event(previous_body: bytes | None, event: Event) -> Event | None:
-    """The same event (or occurrence) in the previous version, when that version can be read
-    within the budgets. A previous version that cannot (one that was dead-lettered, say) never
-    stops this one: the email is then built without the list of changes."""
-    if previous_body is None:
-        return None
-    try:
-        previous = parse_itip(previous_body)
-    except ICalendarError:
-        logger.warning("previous version of an event unreadable; no change list")
-        return None
+def _previous_event(
+    previous_body: bytes | None, event: Event, *, parsed: ITipMessage | None = None
+) -> Event | None:
+    """The same event (or occurrence) in the previous version (``parsed``, else read from
+    ``previous_body``), when that version can be read within the budgets. A previous version
+    that cannot (one that was dead-lettered, say) never stops this one: the email is then
+    built without the list of changes."""
+    previous = parsed
+    if previous is None:
+        if previous_body is None:
+            return None
+        try:
+            previous = parse_itip(previous_body)
+        except ICalendarError:
+            logger.warning("previous version of an event unreadable; no change list")
+            return None
     return next(
         (
             e
@@ -304,18 +326,16 @@ def _preferences(
     language: str | None,
     time_zone: str | None,
     event: Event,
+    users: Mapping[str, User] | None = None,
 ) -> Preferences:
     """Issue 4 item 4: the recipient's stored preference, else the organizer's, else the
-    event's zone and English. One query, none when both are given."""
+    event's zone and English. One query, none when both are given or ``users`` (the stored
+    users of a whole batch, by lower-cased address) is."""
     zone = time_zone if time_zone and _valid_zone(time_zone) else None
     chosen_language = resolve_language(language) if language else None
     if chosen_language is None or zone is None:
-        users = {
-            user.email.lower(): user
-            for user in User.objects.filter(
-                Q(email__iexact=recipient) | Q(email__iexact=organizer)
-            ).only("email", "language", "time_zone")
-        }
+        if users is None:
+            users = users_by_address([recipient, organizer])
         for known in (users.get(recipient), users.get(organizer)):
             if known is None:
                 continue
@@ -326,6 +346,21 @@ def _preferences(
     if zone is None:
         zone = event.time_zone
     return Preferences(language=chosen_language or "en", time_zone=zone)
+
+
+def users_by_address(addresses: Iterable[str]) -> dict[str, User]:
+    """The stored users whose address is one of ``addresses`` (compared without case), by
+    lower-cased address, with their language and zone: one query."""
+    wanted = sorted({address.lower() for address in addresses if address})
+    if not wanted:
+        return {}
+    condition = Q()
+    for address in wanted:
+        condition |= Q(email__iexact=address)
+    return {
+        user.email.lower(): user
+        for user in User.objects.filter(condition).only("email", "language", "time_zone")
+    }
 
 
 @cache
@@ -380,20 +415,17 @@ _MSG_ID_CHARACTERS = frozenset(
 )
 
 
-def _calendar_part(message: ITipMessage, method: Method) -> email.message.MIMEPart:
-    """The text/calendar part (RFC 6047 section 2.4): ``method=`` only with iTIP enabled."""
+def _calendar_part(
+    message: ITipMessage, method: Method, *, attachment: bytes | None = None
+) -> CalendarPart:
+    """The text/calendar part (RFC 6047 section 2.4): ``method=`` only with iTIP enabled.
+    ``attachment`` is its body when already built (:mod:`invitations.prepared`)."""
     itip_enabled = bool(settings.CALENDAR_ITIP_ENABLED)
-    data = build_attachment(message, itip_enabled=itip_enabled, method=method)
-    part = email.message.MIMEPart()
-    part.set_content(
-        data.decode("utf-8"),
-        subtype="calendar",
-        charset="utf-8",
-        params={"method": method.value} if itip_enabled else {},
-        disposition="attachment",
-        filename=ATTACHMENT_FILENAME,
+    if attachment is None:
+        attachment = build_attachment(message, itip_enabled=itip_enabled, method=method)
+    return CalendarPart(
+        attachment, method=method.value if itip_enabled else None, filename=ATTACHMENT_FILENAME
     )
-    return part
 
 
 @cache

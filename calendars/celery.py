@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_shutdown
+from celery.signals import task_prerun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
 
@@ -18,3 +18,15 @@ def _metrics_process_dead(**_: object) -> None:
     from calendars.metrics import metrics_process_dead
 
     metrics_process_dead(pid=os.getpid())
+
+
+@task_prerun.connect
+def _database_connections_checked(task: object = None, **_: object) -> None:
+    """Workers keep their database connections between tasks (``CELERY_DB_REUSE_MAX``):
+    before each task, Django closes only a connection that is broken or older than
+    ``CONN_MAX_AGE``, as it does between web requests."""
+    request = getattr(task, "request", None)
+    if not getattr(request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()

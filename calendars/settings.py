@@ -245,6 +245,18 @@ DELIVERY_SENDING_TIMEOUT_SECONDS: float = env.float(
 )
 # How often the periodic sweep looks for due retries, lost enqueues and stuck deliveries.
 DELIVERY_SWEEP_INTERVAL_SECONDS: float = env.float("DELIVERY_SWEEP_INTERVAL_SECONDS", default=60.0)
+# The delivery engine (invitations.services.send): a worker claims up to BATCH_SIZE pending
+# deliveries at once, and goes on claiming while there are some, for at most BATCH_SECONDS
+# per task. Each worker process holds at most EMAIL_MAX_SESSIONS SMTP sessions to the relay
+# (MESSAGES_API_MAX_CONNECTIONS connections to the Messages API) at once: a relay that takes
+# seconds per message is waited on by that many sessions together.
+DELIVERY_BATCH_SIZE: int = env.int("DELIVERY_BATCH_SIZE", default=100)
+DELIVERY_BATCH_SECONDS: float = env.float("DELIVERY_BATCH_SECONDS", default=20.0)
+EMAIL_MAX_SESSIONS: int = env.int("EMAIL_MAX_SESSIONS", default=128)
+MESSAGES_API_MAX_CONNECTIONS: int = env.int("MESSAGES_API_MAX_CONNECTIONS", default=32)
+for _name in ("DELIVERY_BATCH_SIZE", "EMAIL_MAX_SESSIONS", "MESSAGES_API_MAX_CONNECTIONS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
 
 # --- Google -----------------------------------------------------------------------------------
 GOOGLE_INVITE_ENABLED: bool = env.bool("GOOGLE_INVITE_ENABLED", default=False)
@@ -314,6 +326,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Workers keep their database connections from task to task (Celery's Django fixup would
+# close them around every task); Django's CONN_MAX_AGE and health checks retire them before
+# each task, as between web requests (calendars/celery.py).
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Time limits (docs/design.md 1.5): no task holds a worker past them. At the soft limit the task
 # gets SoftTimeLimitExceeded (a render that reaches it is dead-lettered as permanent); at the
@@ -329,6 +345,11 @@ if not 0 < TASK_SOFT_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
 if TASK_LONG_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
     raise ImproperlyConfigured(
         "TASK_LONG_TIME_LIMIT_SECONDS must be at least TASK_TIME_LIMIT_SECONDS."
+    )
+if DELIVERY_BATCH_SECONDS >= TASK_SOFT_TIME_LIMIT_SECONDS / 2:
+    raise ImproperlyConfigured(
+        "DELIVERY_BATCH_SECONDS must be below half of TASK_SOFT_TIME_LIMIT_SECONDS (a batch then "
+        "waits for the emails still with the relay)."
     )
 CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT_SECONDS
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_SECONDS

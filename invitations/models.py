@@ -76,6 +76,9 @@ class Delivery(models.Model):
     )
     sequence = models.PositiveIntegerField("SEQUENCE", default=0)
     dtstamp = models.DateTimeField("DTSTAMP", null=True, blank=True)
+    # The body as the callback parsed it, with its calendar attachment (invitations.prepared):
+    # the worker renders from it instead of parsing the body again.
+    prepared = models.BinaryField(null=True, blank=True, editable=False)
     # The recipient's language and time zone when the sender knows them (else looked up).
     language = models.CharField(max_length=8, blank=True)
     time_zone = models.CharField(max_length=64, blank=True)
@@ -140,6 +143,12 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
             models.Index(fields=["uid", "recipient"], name="delivery_uid_recipient"),
+            # The engine's claim: the oldest pending deliveries (invitations.services.claims).
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status=DeliveryStatus.PENDING),
+                name="delivery_pending",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -49,7 +49,8 @@ class DeliveryTask(app.Task):  # type: ignore[misc,name-defined]
     ignore_result=True,
 )
 def delivery_send_task(delivery_id: int) -> str:
-    """Send one delivery. Transient failures are retried by the sweep, not by Celery."""
+    """Send one delivery (a retry the sweep or an operator asked for). Transient failures are
+    retried by the sweep, not by Celery."""
     from invitations.services import delivery_crash_record, delivery_send
 
     try:
@@ -61,6 +62,17 @@ def delivery_send_task(delivery_id: int) -> str:
         logger.error("delivery task crashed delivery=%s error=%s", delivery_id, reason)
         delivery_crash_record(delivery_id=delivery_id, reason=reason)
         return "error"
+
+
+@shared_task(name="invitations.tasks.deliveries_send_task", acks_late=True, ignore_result=True)
+def deliveries_send_task() -> int:
+    """Send the pending deliveries in batches (:func:`invitations.services.deliveries_send`);
+    returns how many were claimed. A delivery this task does not finish stays recorded:
+    pending, or in sending for the sweep."""
+    from invitations.services import deliveries_nudge_clear, deliveries_send
+
+    deliveries_nudge_clear()
+    return deliveries_send().claimed
 
 
 @shared_task(name="invitations.tasks.deliveries_sweep_task", ignore_result=True)

@@ -23,6 +23,7 @@ from calendars.metrics import counter_increment, recent_count_add
 from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryKind
+from invitations.prepared import prepared_dump
 from invitations.services import ItipContent, delivery_create
 from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
@@ -192,6 +193,8 @@ def scheduling_message_receive(
         dtstamp=_iso(dtstamp),
         body_sha256=body_sha256,
     )
+    # What the worker renders from: this parse, kept, so that no attempt parses the body again.
+    prepared = prepared_dump(itip, method=method)
     try:
         with transaction.atomic():
             # The delivery carries the body: it is stored once, in the outbox.
@@ -207,6 +210,7 @@ def scheduling_message_receive(
                     recurrence_id=_iso(primary.recurrence_id),
                     sequence=primary.sequence,
                     dtstamp=dtstamp,
+                    prepared=prepared,
                 ),
             )
             message = SchedulingMessage.objects.create(

@@ -1,7 +1,8 @@
 """Storing an email in the outbox: the one way every email of Convoke starts its life.
 
 :func:`delivery_create` stores a :class:`~invitations.models.Delivery` (status ``pending``)
-in the caller's transaction and enqueues its sending once that transaction commits. The
+in the caller's transaction and, once that transaction commits, makes sure a worker will
+send the pending deliveries (:mod:`.nudge`). The
 scheduling callback, Convoke's own RSVP REPLYs and the bookings' emails all call it; what
 it stores is what the worker needs to build the email, never how the content arrived.
 """
@@ -20,6 +21,7 @@ from django.utils import timezone
 from calendars.enqueue import enqueue_on_commit
 from calendars.ical import ITIP_EMAIL_METHODS, Method
 from invitations.models import Delivery, DeliveryKind, DeliveryStatus, DeliveryTransport
+from invitations.services.nudge import deliveries_nudge_on_commit
 from invitations.tasks import delivery_send_task
 
 # A new delivery is enqueued on commit; the sweep only steps in when that has not been
@@ -38,6 +40,8 @@ class ItipContent:
     recurrence_id: str = ""
     sequence: int = 0
     dtstamp: dt.datetime | None = None
+    # The body already parsed, stored for the worker (invitations.prepared.prepared_dump).
+    prepared: bytes | None = None
 
 
 def message_id_domain() -> str:
@@ -66,7 +70,8 @@ def transport_choose(*, mailbox: bool) -> DeliveryTransport:
 
 
 def delivery_enqueue_on_commit(delivery_id: int) -> None:
-    """Send the delivery after the commit; a lost enqueue is the sweep's."""
+    """Send this one delivery after the commit (an operator's retry); a lost enqueue is the
+    sweep's."""
     enqueue_on_commit(delivery_send_task, delivery_id)
 
 
@@ -120,6 +125,7 @@ def delivery_create(
             recurrence_id=itip.recurrence_id,
             sequence=itip.sequence,
             dtstamp=itip.dtstamp,
+            prepared=itip.prepared,
         )
     if not message_id:
         delivery = Delivery.objects.create(**fields)
@@ -133,5 +139,5 @@ def delivery_create(
             if existing is None:
                 raise
             return existing
-    delivery_enqueue_on_commit(delivery.pk)
+    deliveries_nudge_on_commit()
     return delivery

@@ -1,156 +1,106 @@
-"""Sending one delivery: claim, build, hand to the transport, record the outcome.
+"""Sending the outbox: claim, build, hand to the transport, record the outcome.
 
-1. :func:`delivery_send` claims the delivery with one conditional UPDATE (``pending`` /
-   ``failed`` -> ``sending``, ``attempts + 1``): of two workers holding the same id, exactly
-   one wins.
-2. It builds the email (:func:`delivery_email_build`) with the delivery's own Message-ID,
-   the same on every attempt. A delivery that cannot be rendered is dead at once (retrying
-   cannot change the stored content); one whose reason went away (a booking decided before
-   its request email left) is ``skipped``.
-3. It hands the email to the delivery's transport. A transient failure leaves it ``failed``
-   with ``next_attempt_at`` after the ``delivery`` retry policy's delay
-   (:mod:`calendars.retry`); a permanent failure, or a transient one on the last allowed
-   attempt, leaves it ``dead``. Only transport failures are ever retried.
+Two ways in, one set of rules:
+
+- :func:`deliveries_send` is how new deliveries leave: a worker claims the oldest pending
+  ones in batches (one statement each, :mod:`.claims`), builds their emails with what the
+  batch needs read at once (:mod:`.build`: no parse, no query per email), hands them to
+  sessions to the relay or the Messages API (:mod:`invitations.transports.sessions`: one
+  connection carries message after message; a slow relay is waited on by up to
+  ``EMAIL_MAX_SESSIONS`` sessions at once) and records the outcomes in bulk
+  (:mod:`.outcomes`) as they come back. It goes on while deliveries are pending, for at
+  most ``DELIVERY_BATCH_SECONDS``.
+- :func:`delivery_send` sends one delivery, ``pending`` or ``failed``: a retry the sweep
+  enqueued, an operator's retry.
+
+Either way the claim is conditional (exactly one worker sends a delivery), the Message-ID is
+the delivery's own on every attempt, a delivery that cannot be rendered is dead at once
+(retrying cannot change the stored content), one whose reason went away is ``skipped``, and
+only transport failures are retried (docs/design.md 1.5).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db.models import F
 from django.utils import timezone
 
-from calendars.ical import Method
-from calendars.metrics import counter_increment
-from calendars.retry import retry_policy
-from invitations.emails import EmailNotRenderable, email_build
+from calendars.logs import exception_where
+from invitations.emails import EmailNotRenderable
 from invitations.models import Delivery, DeliveryKind, DeliveryStatus
-from invitations.notices import DeliveryNotNeeded, notice_email_build
+from invitations.notices import DeliveryNotNeeded
+from invitations.services.build import BatchInputs, batch_inputs, delivery_email_build
+from invitations.services.claims import deliveries_claim, delivery_claim
+from invitations.services.outcomes import (
+    DeliveryOutcome,
+    Outcome,
+    delivery_retry_delay,
+    outcomes_record,
+)
 from invitations.transports import (
     PermanentSendError,
     SendError,
     TransientSendError,
     transport_for,
 )
+from invitations.transports.sessions import Outgoing, Sent, SessionPool, session_pool
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "DeliveryOutcome",
+    "SendSummary",
+    "deliveries_send",
+    "delivery_crash_record",
+    "delivery_email_build",
+    "delivery_retry_delay",
+    "delivery_send",
+    "delivery_time_limit_record",
+]
 
-class DeliveryOutcome(enum.StrEnum):
-    SENT = "sent"
-    RETRY = "retry"  # transient failure, status failed, next_attempt_at set
-    DEAD = "dead"
-    SKIPPED = "skipped"  # not claimable (sent, dead, another worker has it), or not needed
-
-
-def delivery_retry_delay(*, attempt: int) -> dt.timedelta:
-    """How long to wait after failed attempt number ``attempt`` (1-based): the ``delivery``
-    retry policy, so that deliveries that failed together (a relay outage) do not come
-    back together."""
-    return dt.timedelta(seconds=retry_policy("delivery").delay(failures=attempt))
-
-
-def _previous_body(delivery: Delivery) -> bytes | None:
-    """The body of the last REQUEST this recipient got for the same event, if any: an
-    update then says what changed."""
-    if delivery.kind != DeliveryKind.ITIP or delivery.method != Method.REQUEST:
-        return None
-    previous = (
-        Delivery.objects.filter(
-            kind=DeliveryKind.ITIP,
-            uid=delivery.uid,
-            recipient=delivery.recipient,
-            method=Method.REQUEST,
-            recurrence_id=delivery.recurrence_id,
-            pk__lt=delivery.pk,
-        )
-        .order_by("-pk")
-        .values_list("body", flat=True)
-        .first()
-    )
-    return bytes(previous) if previous is not None else None
+# While sends are in flight and the outbox had nothing more, look again this often (so that
+# a slow relay's trickle of free sessions is not one claim per message).
+CLAIM_INTERVAL_SECONDS = 0.05
+# How long to wait for an outcome before looking at the outbox again.
+RESULT_WAIT_SECONDS = 0.5
 
 
-def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
-    """The complete email for ``delivery`` (not sent): its calendar message rendered by
-    :func:`invitations.emails.email_build`, or a booking notice rendered from its booking or
-    account (:func:`invitations.notices.notice_email_build`).
+class RenderTimeLimit(Exception):
+    """The worker's soft time limit interrupted a rendering: its outcome (dead), and stop."""
 
-    Raises :class:`~invitations.emails.EmailNotRenderable` (a ``ValueError``, with a reason
-    for operators) or ``ValueError`` when the stored content cannot be rendered, which
-    retrying cannot change, and :class:`DeliveryNotNeeded`.
-    """
-    if delivery.kind == DeliveryKind.ITIP:
-        # Without a stored language or zone, email_build looks up the recipient's stored
-        # preferences, else the organizer's, else English and the event's zone.
-        return email_build(
-            body=bytes(delivery.body or b""),
-            method=delivery.method,
-            sender=delivery.sender,
-            recipient=delivery.recipient,
-            message_id=delivery.message_id_header,
-            language=delivery.language or None,
-            time_zone=delivery.time_zone or None,
-            previous_body=_previous_body(delivery),
-        )
-    return notice_email_build(delivery=delivery)
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__("rendering interrupted by the soft time limit")
+        self.outcome = outcome
 
 
-def _delivery_claim(delivery_id: int) -> bool:
-    now = timezone.now()
-    claimed = (
-        Delivery.objects.claimable()
-        .filter(pk=delivery_id)
-        .update(
-            status=DeliveryStatus.SENDING,
-            attempts=F("attempts") + 1,
-            claimed_at=now,
-            next_attempt_at=None,
-            updated_at=now,
-        )
-    )
-    return claimed == 1
+def _render_failure(delivery: Delivery, exc: Exception) -> Outcome:
+    if isinstance(exc, DeliveryNotNeeded):
+        return Outcome(delivery, skipped=exc.reason)
+    if isinstance(exc, EmailNotRenderable):  # permanent: dead at once, with the reason
+        return Outcome(delivery, error=PermanentSendError(exc.reason))
+    # A rendering failure is permanent: the stored content will not change.
+    what = "iCalendar body" if delivery.kind == DeliveryKind.ITIP else "email"
+    return Outcome(delivery, error=PermanentSendError(f"the stored {what} cannot be rendered"))
 
 
-def delivery_failure_record(delivery: Delivery, attempt: int, error: SendError) -> DeliveryOutcome:
-    """Record a failed attempt: ``failed`` with its next attempt, or ``dead``."""
-    now = timezone.now()
-    policy = retry_policy("delivery")
-    permanent = isinstance(error, PermanentSendError)
-    if permanent or policy.exhausted(attempts=attempt):
-        status, next_attempt_at, outcome = DeliveryStatus.DEAD, None, DeliveryOutcome.DEAD
-    else:
-        status = DeliveryStatus.FAILED
-        next_attempt_at = now + delivery_retry_delay(attempt=attempt)
-        outcome = DeliveryOutcome.RETRY
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=attempt).update(
-        status=status, next_attempt_at=next_attempt_at, last_error=error.reason, updated_at=now
-    )
-    log = logger.warning if outcome == DeliveryOutcome.RETRY else logger.error
-    log(
-        "delivery failed delivery=%s kind=%s transport=%s attempt=%d outcome=%s reason=%s",
-        delivery.pk,
-        delivery.kind,
-        delivery.transport,
-        attempt,
-        outcome,
-        error.reason,
-    )
-    counter_increment("convoke_deliveries", transport=delivery.transport, outcome=str(outcome))
-    return outcome
-
-
-def _skipped_record(delivery: Delivery, attempt: int, reason: str) -> DeliveryOutcome:
-    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=attempt).update(
-        status=DeliveryStatus.SKIPPED, last_error=reason[:500], updated_at=timezone.now()
-    )
-    logger.info("delivery not needed delivery=%s kind=%s", delivery.pk, delivery.kind)
-    return DeliveryOutcome.SKIPPED
+def _build(delivery: Delivery, inputs: BatchInputs | None) -> EmailMessage | Outcome:
+    """The email, or the outcome that ends this attempt without sending. Raises
+    :class:`RenderTimeLimit` (after nothing) when the worker's soft time limit interrupted
+    the rendering: the delivery is dead, and the caller must stop."""
+    try:
+        return delivery_email_build(delivery=delivery, inputs=inputs)
+    except (DeliveryNotNeeded, ValueError) as exc:  # EmailNotRenderable is a ValueError
+        outcome = _render_failure(delivery, exc)
+        if isinstance(exc.__cause__, SoftTimeLimitExceeded):
+            raise RenderTimeLimit(outcome) from exc
+        return outcome
 
 
 def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
@@ -159,57 +109,206 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
     Returns ``SKIPPED`` without side effects when the delivery is not claimable (already
     sent or dead, or being sent by another worker right now).
     """
-    if not _delivery_claim(delivery_id):
+    delivery = delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
         logger.info("delivery not claimable delivery=%s", delivery_id)
         return DeliveryOutcome.SKIPPED
-    delivery = Delivery.objects.get(pk=delivery_id)
-    attempt = delivery.attempts
     try:
-        email = delivery_email_build(delivery=delivery)
-    except DeliveryNotNeeded as exc:
-        return _skipped_record(delivery, attempt, exc.reason)
-    except EmailNotRenderable as exc:  # permanent: dead at once, with the reason
-        return delivery_failure_record(delivery, attempt, PermanentSendError(exc.reason))
-    except ValueError:
-        # A rendering failure is permanent: the stored content will not change.
-        what = "iCalendar body" if delivery.kind == DeliveryKind.ITIP else "email"
-        return delivery_failure_record(
-            delivery, attempt, PermanentSendError(f"the stored {what} cannot be rendered")
-        )
+        built = _build(delivery, None)
+    except RenderTimeLimit as stop:
+        return _single_record(stop.outcome)
+    if isinstance(built, Outcome):
+        return _single_record(built)
     try:
         result = transport_for(delivery.transport).send(
-            email=email, sender=delivery.sender, recipient=delivery.recipient
+            email=built, sender=delivery.sender, recipient=delivery.recipient
         )
     except SendError as exc:
-        return delivery_failure_record(delivery, attempt, exc)
+        return _single_record(Outcome(delivery, error=exc))
     except SoftTimeLimitExceeded:  # only transport failures are transient (docs/design.md 1.5)
-        return delivery_failure_record(
-            delivery, attempt, TransientSendError("sending outlasted the worker's time limit")
-        )
-    now = timezone.now()
-    sent = {
-        "status": DeliveryStatus.SENT,
-        "sent_at": now,
-        "provider_message_id": result.provider_message_id[:255],
-        "last_error": "",
-        "updated_at": now,
-    }
-    updated = Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=attempt
-    ).update(**sent)
-    if not updated:
-        # The sweep took this attempt for a dead worker's while it was still sending.
-        logger.warning("delivery sent after being presumed lost delivery=%s", delivery.pk)
-        Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.SENT).update(**sent)
+        error = TransientSendError("sending outlasted the worker's time limit")
+        return _single_record(Outcome(delivery, error=error))
     logger.info(
         "delivery sent delivery=%s kind=%s transport=%s attempt=%d",
         delivery.pk,
         delivery.kind,
         delivery.transport,
-        attempt,
+        delivery.attempts,
     )
-    counter_increment("convoke_deliveries", transport=delivery.transport, outcome="sent")
-    return DeliveryOutcome.SENT
+    return _single_record(Outcome(delivery, result=result))
+
+
+def _single_record(outcome: Outcome) -> DeliveryOutcome:
+    totals = outcomes_record([outcome])
+    return next(iter(totals)) if totals else DeliveryOutcome.SKIPPED
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SendSummary:
+    """What one call of :func:`deliveries_send` did."""
+
+    claimed: int = 0
+    claims: int = 0
+    outcomes: Counter[DeliveryOutcome] = field(default_factory=Counter)
+    released: int = 0
+    peak_sessions: dict[str, int] = field(default_factory=dict)
+
+
+class _Run:
+    """One :func:`deliveries_send`: the pools, the claimed deliveries not yet recorded."""
+
+    def __init__(self, summary: SendSummary) -> None:
+        self.summary = summary
+        self.pools: dict[str, SessionPool] = {}
+        self.waiting: dict[int, Delivery] = {}  # submitted, outcome not recorded yet
+
+    def pool(self, transport: str) -> SessionPool:
+        if transport not in self.pools:
+            limit = (
+                settings.MESSAGES_API_MAX_CONNECTIONS
+                if transport == "messages"
+                else settings.EMAIL_MAX_SESSIONS
+            )
+            self.pools[transport] = session_pool(transport, max_sessions=limit)
+        return self.pools[transport]
+
+    @property
+    def room(self) -> int:
+        """How many more emails the mailer's sessions can take now."""
+        return self.pool("smtp").free - sum(
+            pool.in_flight for kind, pool in self.pools.items() if kind != "smtp"
+        )
+
+    def dispatch(self, deliveries: list[Delivery]) -> None:
+        inputs = batch_inputs(deliveries)
+        ended: list[Outcome] = []
+        try:
+            for index, delivery in enumerate(deliveries):
+                try:
+                    built = _build(delivery, inputs)
+                except RenderTimeLimit as stop:
+                    ended.append(stop.outcome)
+                    self._release(deliveries[index + 1 :])
+                    raise
+                except Exception as exc:
+                    # A batch's boundary for one delivery (docs/style.md rule 12): recorded
+                    # as a task's boundary records it, and the batch goes on.
+                    reason = f"internal error {type(exc).__name__} at {exception_where(exc)}"
+                    logger.error("delivery build crashed delivery=%s error=%s", delivery.pk, reason)
+                    ended.append(Outcome(delivery, error=TransientSendError(reason)))
+                    continue
+                if isinstance(built, Outcome):
+                    ended.append(built)
+                    continue
+                self.waiting[delivery.pk] = delivery
+                self.pool(delivery.transport).submit(
+                    Outgoing(delivery.pk, built, delivery.sender, delivery.recipient)
+                )
+        finally:
+            if ended:
+                self.summary.outcomes.update(outcomes_record(ended))
+
+    def collect(self, *, wait: float = 0.0) -> None:
+        """Record the outcomes that came back (waiting up to ``wait`` s for the first)."""
+        sent: list[Sent] = []
+        for pool in self.pools.values():
+            if pool.in_flight:
+                sent += pool.results(wait=wait if not sent else 0.0)
+        if not sent:
+            return
+        outcomes = []
+        for item in sent:
+            delivery = self.waiting.pop(item.delivery_id)
+            if item.result is not None:
+                outcomes.append(Outcome(delivery, result=item.result))
+            else:
+                error = item.error or TransientSendError(item.crash)
+                outcomes.append(Outcome(delivery, error=error))
+        self.summary.outcomes.update(outcomes_record(outcomes))
+
+    @property
+    def in_flight(self) -> int:
+        return sum(pool.in_flight for pool in self.pools.values())
+
+    def _release(self, deliveries: list[Delivery]) -> None:
+        """Give back claimed deliveries that were never tried (pending, attempt uncounted)."""
+        for delivery in deliveries:
+            released = Delivery.objects.filter(
+                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+            ).update(
+                status=DeliveryStatus.PENDING,
+                attempts=delivery.attempts - 1,
+                claimed_at=None,
+                next_attempt_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            self.summary.released += released
+
+    def finish(self, *, deadline: float) -> None:
+        """Wait for the emails in flight (until ``deadline``), record them, close sessions."""
+        while self.in_flight and time.monotonic() < deadline:
+            self.collect(wait=min(RESULT_WAIT_SECONDS, max(0.0, deadline - time.monotonic())))
+        for kind, pool in self.pools.items():
+            pool.close(timeout=max(0.0, deadline - time.monotonic()))
+            self.summary.peak_sessions[kind] = pool.peak_sessions
+        if self.waiting:
+            # Still with the relay: left in `sending`; the sweep retries them after
+            # DELIVERY_SENDING_TIMEOUT_SECONDS if their outcome never comes.
+            logger.warning(
+                "deliveries left in sending at the end of a batch count=%d", len(self.waiting)
+            )
+
+
+def _send_timeout() -> float:
+    """The longest one email may take with the relay or the Messages API."""
+    mailer: dict[str, Any] = settings.MAILERS.get("default", {})
+    timeout = mailer.get("OPTIONS", {}).get("timeout") or 30
+    return max(float(timeout), settings.MESSAGES_API_TIMEOUT_SECONDS)
+
+
+def deliveries_send(*, batch_size: int | None = None, seconds: float | None = None) -> SendSummary:
+    """Send pending deliveries, oldest first, in batches, until none is pending or
+    ``seconds`` (``DELIVERY_BATCH_SECONDS``) have passed; then wait for the emails still
+    with the relay and record them. Returns what was done."""
+    batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
+    seconds = settings.DELIVERY_BATCH_SECONDS if seconds is None else seconds
+    summary = SendSummary()
+    run = _Run(summary)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            run.collect()
+            room = min(batch_size, run.room)
+            if room <= 0:
+                run.collect(wait=RESULT_WAIT_SECONDS)
+                continue
+            deliveries = deliveries_claim(limit=room)
+            summary.claims += 1
+            summary.claimed += len(deliveries)
+            if deliveries:
+                run.dispatch(deliveries)
+            if len(deliveries) < room:  # nothing more pending right now
+                if not run.in_flight:
+                    break
+                time.sleep(CLAIM_INTERVAL_SECONDS)
+    except (RenderTimeLimit, SoftTimeLimitExceeded):
+        logger.warning("delivery batch stopped by the worker's soft time limit")
+    finally:
+        run.finish(deadline=time.monotonic() + _send_timeout() + 5.0)
+    if summary.claimed:
+        logger.info(
+            "delivery batch claimed=%d claims=%d outcomes=%s",
+            summary.claimed,
+            summary.claims,
+            dict(summary.outcomes),
+        )
+    return summary
+
+
+# --- what a task's boundary records -------------------------------------------------------------
 
 
 def delivery_time_limit_record(*, delivery_id: int) -> None:
@@ -222,11 +321,11 @@ def delivery_time_limit_record(*, delivery_id: int) -> None:
             f"stopped by the worker's hard time limit ({settings.TASK_TIME_LIMIT_SECONDS:g} s): "
             "the event is too expensive to render"
         )
-        delivery_failure_record(delivery, delivery.attempts, PermanentSendError(reason))
+        outcomes_record([Outcome(delivery, error=PermanentSendError(reason))])
 
 
 def delivery_crash_record(*, delivery_id: int, reason: str) -> None:
     """Record an unexpected error of an attempt in progress as a transient failure."""
     delivery = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).first()
     if delivery is not None:
-        delivery_failure_record(delivery, delivery.attempts, TransientSendError(reason))
+        outcomes_record([Outcome(delivery, error=TransientSendError(reason))])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from email.headerregistry import Address
-from email.policy import SMTP as RFC5322_CRLF
 from email.utils import parseaddr
 from typing import Any
 
@@ -30,6 +29,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMessage
 
+from invitations.mime import email_bytes
 from invitations.transports.base import (
     PermanentSendError,
     SendError,
@@ -73,9 +73,11 @@ def _http_error(response: requests.Response, what: str) -> SendError:
 
 
 class MessagesApiTransport:
-    """Submit through the La Suite Messages API as the sender's mailbox."""
+    """Submit through the La Suite Messages API as the sender's mailbox. ``http`` is a
+    ``requests`` session to keep connections open across emails (one per sending thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, http: requests.Session | None = None) -> None:
+        self.http = http
         self.base_url = settings.MESSAGES_API_URL.rstrip("/")
         self.api_key = settings.MESSAGES_API_KEY
         self.channel_id = settings.MESSAGES_CHANNEL_ID
@@ -86,7 +88,7 @@ class MessagesApiTransport:
 
     def _request(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         try:
-            return requests.request(
+            return (self.http or requests).request(
                 method, self.base_url + path, timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.ConnectionError as exc:
@@ -145,7 +147,10 @@ class MessagesApiTransport:
         # sent folder), so its From must be that mailbox's address or Messages answers 403.
         display_name, _address = parseaddr(str(email.from_email))
         email.from_email = str(Address(display_name=display_name, addr_spec=sender))
-        raw = email.message(policy=RFC5322_CRLF).as_bytes()
+        try:
+            raw = email_bytes(email)
+        except ValueError as exc:
+            raise PermanentSendError("an address of this email cannot be encoded") from exc
         response = self._request(
             "POST",
             SUBMIT_PATH,

@@ -1,0 +1,61 @@
+"""Claiming deliveries for sending: one statement, whatever the number of deliveries.
+
+A claim moves deliveries to ``sending`` (``attempts + 1``, ``claimed_at`` now) and returns
+them, complete, in one ``UPDATE ... RETURNING``. Two workers never claim the same delivery:
+
+- PostgreSQL: the rows are chosen by a sub-select ``FOR UPDATE SKIP LOCKED``, so concurrent
+  claims take different rows without waiting for each other; a row another transaction
+  moved meanwhile is re-checked against ``status`` before it is updated.
+- SQLite: one writer at a time (``IMMEDIATE`` transactions), and the update is conditional
+  on the status, so a row taken by an earlier claim is not taken again.
+
+:func:`deliveries_claim` takes the oldest ``pending`` deliveries (new ones: a worker sending
+the outbox in batches); :func:`delivery_claim` takes one delivery by id when it is
+``pending`` or ``failed`` (a retry the sweep or an operator asked for).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from invitations.models import CLAIMABLE_STATUSES, Delivery, DeliveryStatus
+
+
+def _claim(where: str, params: list[object], *, limit: int | None) -> list[Delivery]:
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    locking = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    # Only constants and the quoted table name are formatted in; values are parameters.
+    chosen = f"SELECT id FROM {table} WHERE {where} ORDER BY id"  # noqa: S608
+    if limit is not None:
+        chosen += f" LIMIT {int(limit)}"
+    changes = (
+        "status = %s, attempts = attempts + 1, claimed_at = %s, next_attempt_at = NULL, "
+        "updated_at = %s"
+    )
+    sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}{locking}) AND {where} RETURNING *"  # noqa: S608
+    rows = list(Delivery.objects.raw(sql, [DeliveryStatus.SENDING, now, now, *params, *params]))
+    rows.sort(key=lambda delivery: delivery.pk)
+    return rows
+
+
+def deliveries_claim(*, limit: int) -> list[Delivery]:
+    """Claim up to ``limit`` of the oldest pending deliveries (one statement)."""
+    if limit <= 0:
+        return []
+    return _claim("status = %s", [DeliveryStatus.PENDING], limit=limit)
+
+
+def delivery_claim(*, delivery_id: int) -> Delivery | None:
+    """Claim one pending or failed delivery (one statement); None when it is not claimable
+    (sent, dead, skipped, or being sent by another worker right now)."""
+    statuses = ", ".join(["%s"] * len(CLAIMABLE_STATUSES))
+    claimed = _claim(
+        f"id = %s AND status IN ({statuses})",
+        [delivery_id, *CLAIMABLE_STATUSES],
+        limit=None,
+    )
+    return claimed[0] if claimed else None

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import zlib
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -52,7 +53,13 @@ class TokenExpired(Exception):
 
 
 def _fernet(purpose: str) -> MultiFernet:
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    secrets = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
+    return _fernet_for(purpose, secrets)
+
+
+@lru_cache(maxsize=32)
+def _fernet_for(purpose: str, secrets: tuple[str, ...]) -> MultiFernet:
+    """The keys of a purpose, derived once for each set of secrets (an email seals three)."""
     return MultiFernet(
         [
             Fernet(

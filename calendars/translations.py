@@ -86,6 +86,9 @@ def resolve_language(language: str | None) -> str:
 def translate(key: str, language: str | None, **params: object) -> str:
     """The string for ``key`` in ``language`` (English when missing), formatted with params."""
     strings = catalog()
-    lang = resolve_language(language)
+    lang = FALLBACK_LANGUAGE
+    if language:
+        base = language.replace("_", "-").split("-")[0].lower()
+        lang = base if base in strings else FALLBACK_LANGUAGE
     text = strings.get(lang, {}).get(key) or strings.get(FALLBACK_LANGUAGE, {}).get(key) or key
     return text.format(**params) if params else text

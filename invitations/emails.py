@@ -27,7 +27,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping
 from email.headerregistry import Address
 from email.utils import parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import css_inline
@@ -274,6 +274,16 @@ def _method(method: str) -> Method:
 
 
 def _address(value: str, what: str) -> str:
+    address = _usable_address(value)
+    if address is None:
+        raise ValueError(f"the {what} is not an email address")
+    return address
+
+
+@lru_cache(maxsize=4096)
+def _usable_address(value: str) -> str | None:
+    """The cleaned address when it is one the email package reads back as itself (the same
+    addresses come back email after email: the check is made once for each)."""
     address = clean_address(value)
     _, parsed = parseaddr(address)
     if (
@@ -282,7 +292,7 @@ def _address(value: str, what: str) -> str:
         or address.count("@") != 1
         or CONTROL_CHARACTERS.search(address)
     ):
-        raise ValueError(f"the {what} is not an email address")
+        return None
     return address
 
 

@@ -33,6 +33,7 @@ from email.header import Header
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import MIMEPart
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from typing import Any
 
 from django.core.mail import EmailMessage
@@ -71,13 +72,24 @@ class CalendarPart(MIMEPart):
         self.data = data
         self.method = method
         self.filename = filename
-        content_type = 'text/calendar; charset="utf-8"'
-        if method:
-            content_type += f"; method={method}"
-        self["Content-Type"] = content_type
-        self["Content-Transfer-Encoding"] = "base64"
-        self["Content-Disposition"] = f'attachment; filename="{filename}"'
+        for name, value in _calendar_headers(method, filename):
+            self[name] = value
         self.set_payload(base64.encodebytes(data).decode("ascii"))
+
+
+@lru_cache(maxsize=64)
+def _calendar_headers(method: str | None, filename: str) -> tuple[tuple[str, Any], ...]:
+    """The calendar part's headers, parsed once for each method (a parsed header is stored
+    as it is, where a string would be parsed again for every email)."""
+    content_type = 'text/calendar; charset="utf-8"'
+    if method:
+        content_type += f"; method={_clean(method)}"
+    values = (
+        ("Content-Type", content_type),
+        ("Content-Transfer-Encoding", "base64"),
+        ("Content-Disposition", f'attachment; filename="{_clean(filename)}"'),
+    )
+    return tuple((name, SMTP_POLICY.header_factory(name, value)) for name, value in values)
 
 
 def _clean(value: str) -> str:
@@ -95,6 +107,7 @@ def _address(value: str) -> str:
     return f"{local}@{punycode(domain) if not domain.isascii() else domain}"
 
 
+@lru_cache(maxsize=4096)
 def _mailbox(value: str) -> str:
     """``Name <address>``: the display name quoted or RFC 2047-encoded as needed."""
     parsed = AddressHeader.value_parser(_clean(value))
@@ -195,6 +208,7 @@ def email_bytes(mail: EmailMessage, *, now: dt.datetime | None = None) -> bytes:
     return head + _CRLF.join(lines)
 
 
+@lru_cache(maxsize=4096)
 def envelope_address(value: str) -> str:
     """The address for SMTP's MAIL FROM or RCPT TO: the bare address of ``value``."""
     parsed = AddressHeader.value_parser(_clean(value))

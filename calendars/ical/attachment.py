@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable
 from copy import deepcopy
@@ -74,6 +75,7 @@ def build_attachment(
         return custom[tzid] is not None
 
     used: set[str] = set()
+    components = []
     for component in source.subcomponents:
         if component.name == "VTIMEZONE":
             continue
@@ -82,22 +84,36 @@ def build_attachment(
         used |= tzids - unknown
         if unknown or _has_broken(component):
             component = _cleaned(component, unknown)
-        calendar.add_component(component)
-    timezones = []
+        components.append(component)
+    timezones: list[bytes] = []
     for tzid in sorted(used):
         if custom.get(tzid) is not None:
-            timezones.append(custom[tzid])
+            timezones.append(bytes(custom[tzid].to_ical()))
             continue
         name = iana_name(tzid)
         if name is None or (name == "UTC" and tzid.upper() == "UTC"):
             continue
-        timezone = generated_timezone(name, first, last)
-        if tzid != name:
-            timezone = deepcopy(timezone)
-            timezone["TZID"] = tzid
-        timezones.append(timezone)
-    calendar.subcomponents[0:0] = timezones
-    return bytes(calendar.to_ical())
+        timezones.append(_generated_timezone_ical(name, first, last, tzid))
+    # The calendar's own lines, then its components one by one: the same bytes as
+    # serializing the whole tree, with each generated VTIMEZONE serialized once per zone.
+    end = b"END:VCALENDAR\r\n"
+    head = bytes(calendar.to_ical())
+    assert head.endswith(end)
+    parts = [head[: -len(end)], *timezones]
+    parts += [bytes(component.to_ical()) for component in components]
+    parts.append(end)
+    return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=512)
+def _generated_timezone_ical(name: str, first: dt.date, last: dt.date, tzid: str) -> bytes:
+    """The VTIMEZONE generated from the IANA database for ``name`` over these years, under
+    the TZID the message uses, serialized."""
+    timezone = generated_timezone(name, first, last)
+    if tzid != name:
+        timezone = deepcopy(timezone)
+        timezone["TZID"] = tzid
+    return bytes(timezone.to_ical())
 
 
 def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date) -> Any:

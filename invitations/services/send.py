@@ -70,6 +70,8 @@ __all__ = [
 CLAIM_INTERVAL_SECONDS = 0.05
 # How long to wait for an outcome before looking at the outbox again.
 RESULT_WAIT_SECONDS = 0.5
+# A worker that found nothing pending for this long stops (a nudge brings the next one).
+LINGER_SECONDS = 1.0
 
 
 class RenderTimeLimit(Exception):
@@ -269,15 +271,21 @@ def _send_timeout() -> float:
     return max(float(timeout), settings.MESSAGES_API_TIMEOUT_SECONDS)
 
 
-def deliveries_send(*, batch_size: int | None = None, seconds: float | None = None) -> SendSummary:
-    """Send pending deliveries, oldest first, in batches, until none is pending or
-    ``seconds`` (``DELIVERY_BATCH_SECONDS``) have passed; then wait for the emails still
-    with the relay and record them. Returns what was done."""
+def deliveries_send(
+    *, batch_size: int | None = None, seconds: float | None = None, linger: float = LINGER_SECONDS
+) -> SendSummary:
+    """Send pending deliveries, oldest first, in batches, for up to ``seconds``
+    (``DELIVERY_BATCH_SECONDS``): claim what is pending, up to what the sessions can take,
+    build and hand over each email, record the outcomes as they come back; when nothing is
+    pending, look again every ``CLAIM_INTERVAL_SECONDS`` (so that a stream of callbacks is
+    sent in batches rather than one by one) and stop after ``linger`` seconds without any.
+    Then wait for the emails still with the relay and record them."""
     batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
     seconds = settings.DELIVERY_BATCH_SECONDS if seconds is None else seconds
     summary = SendSummary()
     run = _Run(summary)
     started = time.monotonic()
+    idle_since: float | None = None
     try:
         while time.monotonic() - started < seconds:
             run.collect()
@@ -289,10 +297,13 @@ def deliveries_send(*, batch_size: int | None = None, seconds: float | None = No
             summary.claims += 1
             summary.claimed += len(deliveries)
             if deliveries:
+                idle_since = None
                 run.dispatch(deliveries)
-            if len(deliveries) < room:  # nothing more pending right now
-                if not run.in_flight:
+            elif not run.in_flight:
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= linger:
                     break
+            if len(deliveries) < room:  # the outbox is empty for now: let it fill a little
                 time.sleep(CLAIM_INTERVAL_SECONDS)
     except (RenderTimeLimit, SoftTimeLimitExceeded):
         logger.warning("delivery batch stopped by the worker's soft time limit")

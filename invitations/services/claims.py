@@ -23,21 +23,32 @@ from invitations.models import CLAIMABLE_STATUSES, Delivery, DeliveryStatus
 
 
 def _claim(where: str, params: list[object], *, limit: int | None) -> list[Delivery]:
+    """Claim the deliveries matching ``where`` (oldest first, at most ``limit``). Only
+    constants and the quoted table name are formatted into the SQL; values are parameters."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    locking = (
-        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    )
-    # Only constants and the quoted table name are formatted in; values are parameters.
-    chosen = f"SELECT id FROM {table} WHERE {where} ORDER BY id"  # noqa: S608
-    if limit is not None:
-        chosen += f" LIMIT {int(limit)}"
+    limited = f" LIMIT {int(limit)}" if limit is not None else ""
     changes = (
         "status = %s, attempts = attempts + 1, claimed_at = %s, next_attempt_at = NULL, "
         "updated_at = %s"
     )
-    sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}{locking}) AND {where} RETURNING *"  # noqa: S608
-    rows = list(Delivery.objects.raw(sql, [DeliveryStatus.SENDING, now, now, *params, *params]))
+    chosen = f"SELECT id FROM {table} WHERE {where} ORDER BY id{limited}"  # noqa: S608
+    claim = [DeliveryStatus.SENDING, now, now]
+    if connection.features.has_select_for_update_skip_locked:
+        # Chosen once and locked (a materialized CTE: as a sub-select of the UPDATE, the
+        # planner may run the choice again for each row and take more than the limit), then
+        # updated by primary key.
+        sql = (
+            f"WITH chosen AS MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED) "  # noqa: S608
+            f"UPDATE {table} AS claimed SET {changes} FROM chosen "
+            "WHERE claimed.id = chosen.id RETURNING claimed.*"
+        )
+        values = [*params, *claim]
+    else:
+        # SQLite: one writer at a time; the update re-checks the condition.
+        sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}) AND {where} RETURNING *"  # noqa: S608
+        values = [*claim, *params, *params]
+    rows = list(Delivery.objects.raw(sql, values))
     rows.sort(key=lambda delivery: delivery.pk)
     return rows
 

@@ -68,10 +68,13 @@ __all__ = [
 # While sends are in flight and the outbox had nothing more, look again this often (so that
 # a slow relay's trickle of free sessions is not one claim per message).
 CLAIM_INTERVAL_SECONDS = 0.05
+MAX_CLAIM_INTERVAL_SECONDS = 0.4
 # How long to wait for an outcome before looking at the outbox again.
 RESULT_WAIT_SECONDS = 0.5
 # A worker that found nothing pending for this long stops (a nudge brings the next one).
 LINGER_SECONDS = 1.0
+# Outcomes are recorded together, at the latest this long after the first came back.
+RECORD_INTERVAL_SECONDS = 0.1
 
 
 class RenderTimeLimit(Exception):
@@ -162,10 +165,13 @@ class SendSummary:
 class _Run:
     """One :func:`deliveries_send`: the pools, the claimed deliveries not yet recorded."""
 
-    def __init__(self, summary: SendSummary) -> None:
+    def __init__(self, summary: SendSummary, *, batch_size: int) -> None:
         self.summary = summary
+        self.batch_size = batch_size
         self.pools: dict[str, SessionPool] = {}
-        self.waiting: dict[int, Delivery] = {}  # submitted, outcome not recorded yet
+        self.waiting: dict[int, Delivery] = {}  # submitted, outcome not back yet
+        self.unrecorded: list[Outcome] = []  # back, not recorded yet
+        self.unrecorded_since = 0.0
 
     def pool(self, transport: str) -> SessionPool:
         if transport not in self.pools:
@@ -210,17 +216,32 @@ class _Run:
                     Outgoing(delivery.pk, built, delivery.sender, delivery.recipient)
                 )
         finally:
-            if ended:
-                self.summary.outcomes.update(outcomes_record(ended))
+            self._ended(ended)
+
+    def _ended(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes in bulk: when a batch's worth is waiting, or the oldest has waited
+        ``RECORD_INTERVAL_SECONDS`` (a worker killed meanwhile would send those again)."""
+        if outcomes:
+            if not self.unrecorded:
+                self.unrecorded_since = time.monotonic()
+            self.unrecorded += outcomes
+        if self.unrecorded and (
+            len(self.unrecorded) >= self.batch_size
+            or time.monotonic() - self.unrecorded_since >= RECORD_INTERVAL_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.unrecorded:
+            outcomes, self.unrecorded = self.unrecorded, []
+            self.summary.outcomes.update(outcomes_record(outcomes))
 
     def collect(self, *, wait: float = 0.0) -> None:
-        """Record the outcomes that came back (waiting up to ``wait`` s for the first)."""
+        """Take the outcomes that came back (waiting up to ``wait`` s for the first)."""
         sent: list[Sent] = []
         for pool in self.pools.values():
             if pool.in_flight:
                 sent += pool.results(wait=wait if not sent else 0.0)
-        if not sent:
-            return
         outcomes = []
         for item in sent:
             delivery = self.waiting.pop(item.delivery_id)
@@ -229,11 +250,20 @@ class _Run:
             else:
                 error = item.error or TransientSendError(item.crash)
                 outcomes.append(Outcome(delivery, error=error))
-        self.summary.outcomes.update(outcomes_record(outcomes))
+        self._ended(outcomes)
 
     @property
     def in_flight(self) -> int:
         return sum(pool.in_flight for pool in self.pools.values())
+
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds``, recording the outcomes that come back meanwhile."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.in_flight:
+                self.collect(wait=left)
+            else:
+                time.sleep(left)
 
     def _release(self, deliveries: list[Delivery]) -> None:
         """Give back claimed deliveries that were never tried (pending, attempt uncounted)."""
@@ -253,6 +283,7 @@ class _Run:
         """Wait for the emails in flight (until ``deadline``), record them, close sessions."""
         while self.in_flight and time.monotonic() < deadline:
             self.collect(wait=min(RESULT_WAIT_SECONDS, max(0.0, deadline - time.monotonic())))
+        self.flush()
         for kind, pool in self.pools.items():
             pool.close(timeout=max(0.0, deadline - time.monotonic()))
             self.summary.peak_sessions[kind] = pool.peak_sessions
@@ -283,9 +314,10 @@ def deliveries_send(
     batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
     seconds = settings.DELIVERY_BATCH_SECONDS if seconds is None else seconds
     summary = SendSummary()
-    run = _Run(summary)
+    run = _Run(summary, batch_size=batch_size)
     started = time.monotonic()
     idle_since: float | None = None
+    interval = CLAIM_INTERVAL_SECONDS
     try:
         while time.monotonic() - started < seconds:
             run.collect()
@@ -297,14 +329,18 @@ def deliveries_send(
             summary.claims += 1
             summary.claimed += len(deliveries)
             if deliveries:
-                idle_since = None
+                idle_since, interval = None, CLAIM_INTERVAL_SECONDS
                 run.dispatch(deliveries)
             elif not run.in_flight:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= linger:
                     break
-            if len(deliveries) < room:  # the outbox is empty for now: let it fill a little
-                time.sleep(CLAIM_INTERVAL_SECONDS)
+            if len(deliveries) < room:
+                # The outbox is empty for now: let it fill a little, and look less often
+                # while it stays empty.
+                run.pause(interval)
+                if not deliveries:
+                    interval = min(2 * interval, MAX_CLAIM_INTERVAL_SECONDS)
     except (RenderTimeLimit, SoftTimeLimitExceeded):
         logger.warning("delivery batch stopped by the worker's soft time limit")
     finally:

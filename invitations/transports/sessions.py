@@ -27,6 +27,8 @@ import logging
 import queue
 import smtplib
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # A session left without work this long closes (its thread ends); the next email opens one.
 IDLE_SECONDS = 5.0
+# Another session opens when an email has waited this long with every session busy.
+SPAWN_AFTER_SECONDS = 0.25
 
 
 @dataclass
@@ -180,9 +184,12 @@ def mailer_session_factory() -> Callable[[], Session]:
 class SessionPool:
     """Up to ``max_sessions`` sessions, each a thread sending the emails handed to it.
 
-    :meth:`submit` never blocks: the caller asks :attr:`free` how many more emails it may
-    hand over (twice the sessions: one being sent and one waiting for each), so that a slow
-    relay slows the worker's claims rather than filling its memory.
+    The first email opens a session; another opens only when an email has waited
+    ``SPAWN_AFTER_SECONDS`` with every open session busy, so a relay that answers at once is
+    served by one connection and a slow one by as many as it needs, up to the limit.
+    :meth:`submit` never blocks: the caller asks :attr:`free` how many more emails it may hand
+    over (one being sent and one waiting per session), so that a slow relay slows the
+    worker's claims rather than filling its memory.
     """
 
     def __init__(self, factory: Callable[[], Session], max_sessions: int, *, name: str) -> None:
@@ -190,9 +197,9 @@ class SessionPool:
         self.max_sessions = max(1, max_sessions)
         self.name = name
         self.peak_sessions = 0
-        self._work: queue.Queue[Outgoing | None] = queue.Queue()
+        self._work: deque[tuple[float, Outgoing | None]] = deque()
         self._results: queue.Queue[Sent] = queue.Queue()
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._live = 0  # session threads running
         self._idle = 0  # of which waiting for work
@@ -209,68 +216,78 @@ class SessionPool:
         return max(0, 2 * self.max_sessions - self._pending)
 
     def submit(self, item: Outgoing) -> None:
-        with self._lock:
+        with self._ready:
             self._pending += 1
-            self._work.put(item)
-            if self._work.qsize() > self._idle and self._live < self.max_sessions:
-                self._live += 1
-                self._idle += 1
-                self.peak_sessions = max(self.peak_sessions, self._live)
-                thread = threading.Thread(
-                    target=self._run, name=f"{self.name}-session", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
+            self._work.append((time.monotonic(), item))
+            self._grow()
+            self._ready.notify()
+
+    def _grow(self) -> None:
+        """Open a session if the oldest waiting email has waited too long (lock held)."""
+        if self._live >= self.max_sessions or len(self._work) <= self._idle:
+            return
+        waited = time.monotonic() - self._work[0][0]
+        if self._live == 0 or waited >= SPAWN_AFTER_SECONDS:
+            self._live += 1
+            self._idle += 1
+            self.peak_sessions = max(self.peak_sessions, self._live)
+            thread = threading.Thread(target=self._run, name=f"{self.name}-session", daemon=True)
+            self._threads.append(thread)
+            thread.start()
 
     def results(self, *, wait: float = 0.0) -> list[Sent]:
         """The outcomes available now, waiting up to ``wait`` seconds for the first one."""
         found: list[Sent] = []
-        try:
-            found.append(
-                self._results.get(timeout=wait) if wait > 0 else self._results.get_nowait()
-            )
-        except queue.Empty:
-            return found
+        deadline = time.monotonic() + wait
         while True:
             try:
                 found.append(self._results.get_nowait())
             except queue.Empty:
-                break
-        with self._lock:
+                if found or time.monotonic() >= deadline:
+                    break
+                with self._ready:
+                    self._grow()
+                try:
+                    found.append(self._results.get(timeout=min(SPAWN_AFTER_SECONDS, wait)))
+                except queue.Empty:
+                    continue
+        with self._ready:
             self._pending -= len(found)
         return found
 
     def close(self, *, timeout: float) -> None:
         """Close every session once its current email is done; wait at most ``timeout`` s."""
-        with self._lock:
+        with self._ready:
             threads, self._threads = self._threads, []
             for _ in range(self._live):
-                self._work.put(None)
+                self._work.append((time.monotonic(), None))
+            self._ready.notify_all()
+        deadline = time.monotonic() + timeout
         for thread in threads:
-            thread.join(timeout=timeout)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def _take(self) -> Outgoing | None:
+        """The next email for this session, or None when it should close (lock held)."""
+        while not self._work:
+            if not self._ready.wait(timeout=IDLE_SECONDS) and not self._work:
+                return None
+        return self._work.popleft()[1]
 
     def _run(self) -> None:
         session: Session | None = None
         try:
             while True:
-                try:
-                    item = self._work.get(timeout=IDLE_SECONDS)
-                except queue.Empty:
-                    with self._lock:
-                        if not self._work.empty():
-                            continue
-                        self._idle -= 1
-                        self._live -= 1
-                    return
-                with self._lock:
+                with self._ready:
+                    item = self._take()
                     self._idle -= 1
                     if item is None:
                         self._live -= 1
                         return
                 outcome, session = self._send(session, item)
                 self._results.put(outcome)
-                with self._lock:
+                with self._ready:
                     self._idle += 1
+                    self._grow()
         finally:
             if session is not None:
                 session.close()

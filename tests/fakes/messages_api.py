@@ -21,6 +21,7 @@ import email.policy
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,9 @@ class _State:
     lookups: int = 0
     submit_requests: int = 0
     forced: list[tuple[str, int]] = field(default_factory=list)  # (path kind, status)
+    submit_delay: float = 0.0  # seconds each submit takes
+    submitting: int = 0  # submits being answered now
+    peak_submitting: int = 0
 
 
 class FakeMessagesApi:
@@ -205,7 +209,31 @@ class FakeMessagesApi:
             ]
         self._reply(handler, 200, {"results": results})
 
+    def slow_submits(self, seconds: float) -> None:
+        """Each submit is answered after ``seconds`` (a slow Messages server)."""
+        with self.lock:
+            self.state.submit_delay = seconds
+
+    @property
+    def peak_submitting(self) -> int:
+        with self.lock:
+            return self.state.peak_submitting
+
     def _submit(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        with self.lock:
+            state = self.state
+            state.submitting += 1
+            state.peak_submitting = max(state.peak_submitting, state.submitting)
+            delay = state.submit_delay
+        try:
+            if delay:
+                time.sleep(delay)
+            self._submit_answer(handler, body)
+        finally:
+            with self.lock:
+                state.submitting -= 1
+
+    def _submit_answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         with self.lock:
             self.state.submit_requests += 1
         forced = self._forced("submit")

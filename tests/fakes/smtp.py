@@ -10,6 +10,11 @@ Modes, set per test and cleared by :meth:`SmtpSink.reset`:
   complete, nothing is accepted if the client dies meanwhile) or DATA.
 - ``hold()`` / ``release()``: keep every transaction waiting at RCPT until released.
 - ``refuse_recipients``: addresses refused at RCPT with 550.
+- ``slow_recipients``: address -> seconds to wait before answering RCPT for it (one hung
+  transaction among others that go through).
+
+``sessions`` counts the SMTP connections open now, ``peak_sessions`` the most at once and
+``connections`` all of them since the last reset.
 
 A message is in ``messages`` only once the server answered 250 to its DATA.
 """
@@ -28,6 +33,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from django.core.mail.backends.base import BaseEmailBackend
 
 from tests.conftest import free_port
@@ -72,7 +78,21 @@ class SmtpSink:
             self.delay_seconds = 0.0
             self.delay_stage = "data"
             self.refuse_recipients: set[str] = set()
+            self.slow_recipients: dict[str, float] = {}
+            self.sessions = 0
+            self.peak_sessions = 0
+            self.connections = 0
         self._released.set()
+
+    def session_opened(self) -> None:
+        with self._lock:
+            self.sessions += 1
+            self.connections += 1
+            self.peak_sessions = max(self.peak_sessions, self.sessions)
+
+    def session_closed(self) -> None:
+        with self._lock:
+            self.sessions = max(0, self.sessions - 1)
 
     def refuse_next(self, count: int, code: int = 451) -> None:
         with self._lock:
@@ -117,7 +137,10 @@ class SmtpSink:
         with self._lock:
             self.rcpt_started += 1
             refused = address.lower() in self.refuse_recipients
+            slow = self.slow_recipients.get(address.lower(), 0.0)
         await self._wait_released()
+        if slow:
+            await asyncio.sleep(slow)
         if self.delay_stage == "rcpt" and self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if refused:
@@ -152,7 +175,7 @@ class SmtpSink:
     # --- life cycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self.port = free_port()
-        self._controller = Controller(
+        self._controller = _CountingController(
             self, hostname=self.host, port=self.port, ready_timeout=10.0, decode_data=False
         )
         self._controller.start()
@@ -176,6 +199,23 @@ class SmtpSink:
                 },
             }
         }
+
+
+class _CountingSMTP(SMTP):
+    def connection_made(self, transport: Any) -> None:
+        self.event_handler.session_opened()
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.session_closed()
+        super().connection_lost(error)
+
+
+class _CountingController(Controller):
+    """aiosmtpd's controller, its sessions counted by the sink."""
+
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
 
 
 class CrashingEmailBackend(BaseEmailBackend):

@@ -108,6 +108,60 @@ def test_delivery_is_sent_once_after_a_worker_is_killed_mid_send(
     assert [mail.message_id for mail in smtp_sink.messages] == [delivery.message_id_header]
 
 
+@pytest.mark.real_broker
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_is_sent_once_after_its_worker_is_killed_in_the_middle(
+    smtp_sink: SmtpSink, client: Client, tmp_path: Path, settings: Any
+) -> None:
+    hung = "hung@example.net"
+    smtp_sink.slow_recipients = {hung: 45.0}  # one transaction of the batch never ends
+    guests = [f"guest{n}@example.net" for n in range(9)]
+    with isolated_task_queue() as queue:
+        environment = _worker_environment(smtp_sink)
+        first = WorkerProcess(queue=queue, environment=environment, log_path=tmp_path / "w1.log")
+        second = WorkerProcess(queue=queue, environment=environment, log_path=tmp_path / "w2.log")
+        try:
+            for index, recipient in enumerate([*guests[:4], hung, *guests[4:]]):
+                body = itip_body(
+                    uid=f"batch-{index}@example.org",
+                    attendees=[(recipient, "NEEDS-ACTION")],
+                )
+                assert post_callback(client, body, recipient=recipient).status_code == 202
+            first.start()  # one batch task claims all ten
+            assert smtp_sink.wait_for(9, timeout=WORKER_TIMEOUT), first.log()
+            assert wait_until(
+                lambda: Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 9,
+                timeout=10,
+            ), first.log()
+            [stuck] = Delivery.objects.exclude(status=DeliveryStatus.SENT)
+            assert stuck.recipient == hung
+            assert stuck.status == DeliveryStatus.SENDING
+
+            first.kill()
+            smtp_sink.slow_recipients = {}
+            second.start()
+            later = timezone.now() + dt.timedelta(
+                seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 1
+            )
+            result = deliveries_sweep(now=later)
+
+            assert result.interrupted == 1
+            assert result.enqueued == [stuck.pk]
+            assert smtp_sink.wait_for(10, timeout=WORKER_TIMEOUT), second.log()
+            assert wait_until(lambda: _status(stuck.pk) == DeliveryStatus.SENT, timeout=20)
+        finally:
+            first.kill()
+            second.stop()
+
+    sent = [mail.message_id for mail in smtp_sink.messages]
+    assert sorted(sent) == sorted(Delivery.objects.values_list("message_id_header", flat=True))
+    assert dict(Delivery.objects.values_list("recipient", "attempts")) == {
+        **dict.fromkeys(guests, 1),
+        hung: 2,
+    }
+
+
 # --- Poison among normal messages (issue 11, build item 3) --------------------------------------
 
 

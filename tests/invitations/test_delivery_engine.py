@@ -1,0 +1,323 @@
+"""The delivery engine: batches, sessions, bulk outcomes, the stored parse, the nudge.
+
+Deliveries are stored here through the scheduling service without running what their commit
+enqueues (the test's transaction never commits), then sent by ``deliveries_send`` as a
+worker's batch task sends them.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from calendars.celery import app
+from calendars.ical import Method
+from invitations.models import Delivery, DeliveryStatus
+from invitations.services import (
+    Outcome,
+    batch_inputs,
+    deliveries_claim,
+    deliveries_nudge,
+    deliveries_nudge_clear,
+    deliveries_send,
+    delivery_email_build,
+    outcomes_record,
+)
+from invitations.transports import SendResult
+from scheduling.services import scheduling_message_receive
+from tests.fakes.celery_worker import tasks_routed_to
+from tests.fakes.messages_api import FakeMessagesApi
+from tests.fakes.smtp import SmtpSink
+from tests.scheduling.itip import ORGANIZER, itip_body, post_callback
+
+pytestmark = pytest.mark.django_db
+
+
+def store(count: int, *, start: int = 0, mailbox: bool = False, **body: Any) -> list[Delivery]:
+    """``count`` distinct REQUESTs accepted by the callback's service, not sent yet."""
+    deliveries = []
+    for index in range(start, start + count):
+        recipient = f"guest{index}@example.net"
+        result = scheduling_message_receive(
+            body=itip_body(
+                uid=f"event-{index}@dav.example.org",
+                attendees=[(recipient, "NEEDS-ACTION")],
+                **body,
+            ),
+            method=Method.REQUEST,
+            sender=ORGANIZER,
+            recipient=recipient,
+            is_mailbox=mailbox,
+        )
+        deliveries.append(result.delivery)
+    return deliveries
+
+
+def statuses() -> set[str]:
+    return set(Delivery.objects.values_list("status", flat=True))
+
+
+# --- batches and sessions ------------------------------------------------------------------------
+
+
+def test_pending_deliveries_leave_over_one_smtp_connection_when_the_relay_answers_at_once(
+    smtp_sink: SmtpSink,
+) -> None:
+    deliveries = store(20)
+
+    summary = deliveries_send(linger=0.0)
+
+    assert summary.claimed == 20
+    assert statuses() == {DeliveryStatus.SENT}
+    assert sorted(mail.message_id for mail in smtp_sink.messages) == sorted(
+        delivery.message_id_header for delivery in deliveries
+    )
+    assert smtp_sink.connections <= 2  # one, and a second only if the first lagged
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(smtp_sink: SmtpSink) -> None:
+    for start, size in ((0, 5), (5, 30)):
+        store(size, start=start)
+        with CaptureQueriesContext(connection) as captured:
+            summary = deliveries_send(linger=0.0)
+        assert summary.claimed == size
+        claims = [q for q in captured.captured_queries if "attempts + 1" in q["sql"]]
+        # Besides the claims (the one that took them all, then looks that found nothing while
+        # the emails were out): the batch's two reads (earlier versions, preferences) and
+        # the outcomes, recorded together (at most every 0.1 s while they come back).
+        assert len(claims) == summary.claims <= 5
+        assert len(captured) - len(claims) <= 5
+    assert statuses() == {DeliveryStatus.SENT}
+
+
+def test_the_emails_of_a_batch_are_built_from_two_reads(django_assert_num_queries: Any) -> None:
+    for start, size in ((0, 3), (3, 25)):
+        store(size, start=start)
+        claimed = deliveries_claim(limit=100)
+        with django_assert_num_queries(2):  # earlier versions, stored preferences
+            inputs = batch_inputs(claimed)
+        with django_assert_num_queries(0):
+            for delivery in claimed:
+                delivery_email_build(delivery=delivery, inputs=inputs)
+
+
+def test_a_claim_is_one_statement_and_takes_the_oldest_pending(
+    django_assert_num_queries: Any,
+) -> None:
+    deliveries = store(5)
+
+    with django_assert_num_queries(1):
+        claimed = deliveries_claim(limit=3)
+
+    assert [d.pk for d in claimed] == [d.pk for d in deliveries[:3]]
+    assert {d.status for d in claimed} == {DeliveryStatus.SENDING}
+    assert {d.attempts for d in claimed} == {1}
+    assert all(d.prepared for d in claimed)  # complete rows, what the worker renders from
+    assert [d.pk for d in deliveries_claim(limit=10)] == [d.pk for d in deliveries[3:]]
+    assert deliveries_claim(limit=10) == []
+
+
+def test_outcomes_of_a_whole_batch_are_one_statement(django_assert_num_queries: Any) -> None:
+    store(12)
+    claimed = deliveries_claim(limit=12)
+
+    with django_assert_num_queries(1):
+        outcomes_record([Outcome(delivery, result=SendResult()) for delivery in claimed])
+
+    assert statuses() == {DeliveryStatus.SENT}
+
+
+def test_a_slow_relay_is_waited_on_by_at_most_the_configured_sessions_at_once(
+    smtp_sink: SmtpSink, settings: Any
+) -> None:
+    settings.EMAIL_MAX_SESSIONS = 4
+    smtp_sink.delay_seconds = 0.4  # each message, at the end of DATA
+    store(12)
+
+    summary = deliveries_send(linger=0.0)
+
+    assert statuses() == {DeliveryStatus.SENT}
+    assert len(smtp_sink.messages) == 12
+    assert 2 <= smtp_sink.peak_sessions <= 4
+    assert summary.peak_sessions["smtp"] <= 4
+
+
+def test_the_messages_api_is_called_by_at_most_the_configured_connections_at_once(
+    messages_api: FakeMessagesApi, settings: Any
+) -> None:
+    settings.MESSAGES_API_MAX_CONNECTIONS = 3
+    messages_api.add_mailbox(ORGANIZER)
+    messages_api.slow_submits(0.3)
+    store(9, mailbox=True)
+
+    deliveries_send(linger=0.0)
+
+    assert statuses() == {DeliveryStatus.SENT}
+    assert len(messages_api.submissions) == 9
+    assert 2 <= messages_api.peak_submitting <= 3
+    assert all(d.provider_message_id for d in Delivery.objects.all())
+
+
+def test_a_render_failure_in_a_batch_is_dead_at_once_and_the_others_leave(
+    smtp_sink: SmtpSink,
+) -> None:
+    good = store(6)
+    poison = good[3]
+    # An earlier version's stored content that cannot be rendered (no stored parse either).
+    Delivery.objects.filter(pk=poison.pk).update(body=b"BEGIN:VCALENDAR\r\n", prepared=None)
+
+    deliveries_send(linger=0.0)
+
+    poison.refresh_from_db()
+    assert poison.status == DeliveryStatus.DEAD
+    assert poison.attempts == 1
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 5
+    assert len(smtp_sink.messages) == 5
+
+
+def test_a_transient_failure_in_a_batch_leaves_that_delivery_to_its_retry(
+    smtp_sink: SmtpSink,
+) -> None:
+    store(4)
+    smtp_sink.refuse_next(1, code=451)
+
+    deliveries_send(linger=0.0)
+
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 3
+    [failed] = Delivery.objects.filter(status=DeliveryStatus.FAILED)
+    assert "451" in failed.last_error
+    assert failed.next_attempt_at is not None
+
+
+# --- the callback's parse, kept -------------------------------------------------------------------
+
+
+def test_the_worker_renders_from_the_callbacks_parse_without_reading_the_body_again(
+    smtp_sink: SmtpSink,
+) -> None:
+    [delivery] = store(1, summary="Budget review")
+    assert delivery.prepared
+    # Were the body parsed again, this could not be sent.
+    Delivery.objects.filter(pk=delivery.pk).update(body=b"not a calendar")
+
+    deliveries_send(linger=0.0)
+
+    [mail] = smtp_sink.messages
+    assert "Budget review" in str(mail.message["Subject"])
+    calendar = next(p for p in mail.message.walk() if p.get_content_type() == "text/calendar")
+    assert "SUMMARY:Budget review" in calendar.get_content()
+    assert calendar.get_param("method") == "REQUEST"
+
+
+def test_the_body_is_parsed_when_the_itip_setting_changed_since_the_callback(
+    smtp_sink: SmtpSink, settings: Any
+) -> None:
+    settings.CALENDAR_ITIP_ENABLED = True
+    store(1)
+    settings.CALENDAR_ITIP_ENABLED = False
+
+    deliveries_send(linger=0.0)
+
+    [mail] = smtp_sink.messages
+    calendar = next(p for p in mail.message.walk() if p.get_content_type() == "text/calendar")
+    assert calendar.get_param("method") is None
+    assert "METHOD" not in calendar.get_content()
+
+
+def test_an_update_says_what_changed_when_its_earlier_version_is_in_the_same_batch(
+    smtp_sink: SmtpSink,
+) -> None:
+    store(1, summary="Kick-off")
+    store(1, summary="Kick-off, new room", sequence=1)
+
+    deliveries_send(linger=0.0)
+
+    first, second = sorted(smtp_sink.messages, key=lambda mail: str(mail.message["Subject"]))
+    update = second if "new room" in str(second.message["Subject"]) else first
+    text = update.message.get_body(("plain",)).get_content()
+    assert "Kick-off" in text  # the earlier title is named in the change list
+
+
+# --- exactly once ---------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_at_once_send_each_delivery_once(smtp_sink: SmtpSink) -> None:
+    smtp_sink.delay_seconds = 0.02
+    deliveries = store(40)
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=10)
+            deliveries_send(batch_size=7, linger=0.0)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    sent_ids = [mail.message_id for mail in smtp_sink.messages]
+    assert sorted(sent_ids) == sorted(d.message_id_header for d in deliveries)
+    assert statuses() == {DeliveryStatus.SENT}
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+
+
+# --- the nudge ------------------------------------------------------------------------------------
+
+
+def _queued(queue: str) -> int:
+    with app.connection_for_write() as broker:
+        return int(broker.SimpleQueue(queue).qsize())
+
+
+def test_one_task_is_queued_for_many_new_deliveries_when_the_cache_is_shared(
+    settings: Any, tmp_path: Path
+) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
+    with tasks_routed_to("test-nudge-" + tmp_path.name[-12:], "invitations.tasks.*") as queue:
+        for _ in range(5):
+            deliveries_nudge()
+        assert _queued(queue) == 1
+        deliveries_nudge_clear()  # the task starts
+        deliveries_nudge()
+        assert _queued(queue) == 2
+
+
+def test_a_callback_is_sent_by_the_task_its_commit_nudges(
+    client: Client, smtp_sink: SmtpSink, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_callback(client, itip_body())
+
+    assert response.status_code == 202
+    assert statuses() == {DeliveryStatus.SENT}
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_callback_is_two_inserts_in_one_transaction(
+    client: Client, django_assert_num_queries: Any
+) -> None:
+    # In a test the transaction is a savepoint: SAVEPOINT, the delivery, the message, RELEASE.
+    with django_assert_num_queries(4) as captured:
+        response = post_callback(client, itip_body())
+
+    assert response.status_code == 202
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2

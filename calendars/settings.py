@@ -134,6 +134,9 @@ else:
 # Per-process memory by default; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) when several
 # web processes must share throttling counters and cached lookups.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same cache, without a new Redis client for every operation (calendars/cache.py).
+    CACHES["default"]["BACKEND"] = "calendars.cache.RedisCache"
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"

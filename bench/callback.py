@@ -139,7 +139,7 @@ def post_load(
     seconds: float,
     rate: float | None,
     salt: int,
-    on_second: Callable[[int], None] | None = None,
+    on_second: Callable[[int, int], None] | None = None,
 ) -> Load:
     """Post distinct sabre-shaped REQUESTs for ``seconds``: as fast as answered (``rate`` None,
     ``clients`` at once) or at ``rate`` per second (latency from each one's scheduled time)."""
@@ -196,7 +196,9 @@ def post_load(
         time.sleep(0.2)
         if on_second is not None and int(time.perf_counter() - started) > second:
             second = int(time.perf_counter() - started)
-            on_second(second)
+            with lock:
+                acknowledged = load.statuses.get(202, 0)
+            on_second(second, acknowledged)
     load.seconds = time.perf_counter() - started
     return load
 
@@ -585,10 +587,10 @@ def main() -> None:
             sink.command("PEAK")
             time.sleep(1)
             first = monitor.snapshot()
-            marks: dict[int, tuple[float, int]] = {}
+            marks: dict[int, tuple[float, int, int]] = {}
 
-            def on_second(second: int) -> None:
-                marks[second] = (time.perf_counter(), sink.accepted)
+            def on_second(second: int, acknowledged: int) -> None:
+                marks[second] = (time.perf_counter(), acknowledged, sink.accepted)
 
             load = post_load(
                 port=port,
@@ -609,14 +611,15 @@ def main() -> None:
                 start_second = int(window_from)
                 end_second = max(marks) if marks else 0
                 if start_second in marks and end_second > start_second:
-                    (t0, d0), (t1, d1) = marks[start_second], marks[end_second]
-                    acked0, acked1 = rate * start_second, rate * end_second
-                    backlog0, backlog1 = acked0 - d0, acked1 - d1
+                    (t0, a0, d0), (t1, a1, d1) = marks[start_second], marks[end_second]
+                    backlog0 = a0 - (d0 - first.delivered)
+                    backlog1 = a1 - (d1 - first.delivered)
+                    growing = backlog1 > backlog0 + rate  # more than a second's worth
                     extra += (
-                        f"\n  window {start_second}-{end_second} s: delivered "
-                        f"{(d1 - d0) / (t1 - t0):.1f}/s against {rate:g}/s posted; queue "
-                        f"{backlog0:.0f} -> {backlog1:.0f} "
-                        + ("(not growing)" if backlog1 <= backlog0 + rate else "(GROWING)")
+                        f"\n  window {start_second}-{end_second} s: acknowledged "
+                        f"{(a1 - a0) / (t1 - t0):.1f}/s, delivered {(d1 - d0) / (t1 - t0):.1f}/s "
+                        f"({rate:g}/s posted); queue {backlog0} -> {backlog1} "
+                        + ("(GROWING)" if growing else "(not growing)")
                     )
             report(name, load, first, loaded, last, monitor, drain=drained, extra=extra)
 
@@ -675,7 +678,7 @@ def memory_run(
     first = monitor.snapshot()
     print(f"  start: web workers {mib(first.rss['web'])}, worker {mib(first.rss['worker'])}")
 
-    def on_second(second: int) -> None:
+    def on_second(second: int, acknowledged: int) -> None:
         if second % 60 == 0:
             snap = monitor.snapshot()
             print(

@@ -1,14 +1,22 @@
-"""How fast Convoke turns iTIP bodies into emails (``make bench-render``).
+"""How fast Convoke turns iTIP messages into emails (``make bench-render``).
 
-For every message of the shared corpus that parses (the .ics files and the calendar part of
-each .eml), builds the complete email with ``invitations.emails.email_build`` and serializes
-it (``message().as_bytes()``): parse + render + MIME build, as a delivery does. Each file is
-built as a REQUEST, a CANCEL and a REPLY in each of the four languages, for --rounds rounds.
-Prints emails rendered per second per core (emails divided by the CPU seconds the process
-used), the median and p95 time per email, and the slowest files.
+What a delivery pays before it talks to the mail server: the worker reads the parse the
+callback stored (``invitations.prepared``), renders the email with
+``invitations.emails.email_build`` and writes its bytes (``invitations.mime.email_bytes``).
+Two sets of messages:
 
-With --processes P, P processes share the files; the per-core figure then divides by the CPU
-time of all of them. No database is touched: language and zone are passed in.
+- sabre-sized: --sabre distinct REQUESTs shaped like sabre/dav's (``bench/sabre.py``);
+- the corpus: every message of the shared corpus that parses (the .ics files and the calendar
+  part of each .eml), each as a REQUEST, a CANCEL and a REPLY.
+
+Each is built in each of the four languages, for --rounds rounds. The parse and the stored
+form are made first, untimed (the callback's work), and also timed on their own. Prints
+emails per second per core (emails divided by the CPU seconds of the process), the median
+and p95 time per email, the figure when the body is parsed again (an attempt without a
+stored parse), and the slowest files.
+
+With --processes P, P processes share the messages; the per-core figure then divides by the
+CPU time of all of them. No database is touched: language and zone are passed in.
 """
 
 from __future__ import annotations
@@ -91,103 +99,144 @@ def _usable(bodies: list[tuple[str, bytes]]) -> list[tuple[str, bytes, str, str]
     return usable
 
 
-def _build_all(job: tuple[list[tuple[str, bytes, str, str]], int]) -> dict:
-    files, rounds = job
-    _setup()
-    from invitations.emails import email_build
+def _jobs(files: list[tuple[str, bytes, str, str]]) -> list[tuple[str, bytes, str, str, str]]:
+    jobs = []
+    for name, body, organizer, attendee in files:
+        for method in METHODS:
+            sender, recipient = (
+                (attendee, organizer) if method == "REPLY" else (organizer, attendee)
+            )
+            jobs.append((name, body, method, sender, recipient))
+    return jobs
 
+
+def _build_all(job: tuple[list[tuple[str, bytes, str, str, str]], int, bool]) -> dict:
+    jobs, rounds, reparse = job
+    _setup()
+    from calendars.ical import Method, parse_itip
+    from invitations.emails import email_build
+    from invitations.mime import email_bytes
+    from invitations.prepared import prepared_dump, prepared_load
+
+    stored: dict[tuple[str, str], bytes | None] = {}
+    prepare_started = time.process_time()
+    for name, body, method, _sender, _recipient in jobs:
+        stored[(name, method)] = prepared_dump(parse_itip(body), method=Method(method))
+    prepare_cpu = time.process_time() - prepare_started
     per_file: dict[str, list[float]] = {}
     cpu_start = time.process_time()
     wall_start = time.perf_counter()
     for _ in range(rounds):
-        for name, body, organizer, attendee in files:
-            for method in METHODS:
-                sender, recipient = (
-                    (attendee, organizer) if method == "REPLY" else (organizer, attendee)
+        for name, body, method, sender, recipient in jobs:
+            for language, zone in LANGUAGES.items():
+                started = time.perf_counter()
+                prepared = None if reparse else prepared_load(stored[(name, method)])
+                mail = email_build(
+                    body=body,
+                    method=method,
+                    sender=sender,
+                    recipient=recipient,
+                    message_id=f"<{method}.{language}@bench.invalid>",
+                    language=language,
+                    time_zone=zone,
+                    prepared=prepared,
+                    users={},
                 )
-                for language, zone in LANGUAGES.items():
-                    started = time.perf_counter()
-                    mail = email_build(
-                        body=body,
-                        method=method,
-                        sender=sender,
-                        recipient=recipient,
-                        message_id=f"<{method}.{language}@bench.invalid>",
-                        language=language,
-                        time_zone=zone,
-                    )
-                    mail.message().as_bytes()
-                    per_file.setdefault(name, []).append(time.perf_counter() - started)
+                email_bytes(mail)
+                per_file.setdefault(name, []).append(time.perf_counter() - started)
     return {
         "cpu": time.process_time() - cpu_start,
         "wall": time.perf_counter() - wall_start,
         "per_file": per_file,
+        "prepare_cpu": prepare_cpu,
+        "prepared": len(jobs),
+        "kept": sum(1 for value in stored.values() if value is not None),
     }
+
+
+def _run(jobs: list, rounds: int, processes: int, reparse: bool) -> tuple[list[dict], float]:
+    chunks = [jobs[i::processes] for i in range(processes)]
+    wall_start = time.perf_counter()
+    if processes == 1:
+        results = [_build_all((jobs, rounds, reparse))]
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            results = pool.map(_build_all, [(chunk, rounds, reparse) for chunk in chunks])
+    return results, time.perf_counter() - wall_start
+
+
+def _report(label: str, results: list[dict], wall: float, *, slowest: int = 0) -> None:
+    per_file: dict[str, list[float]] = {}
+    for result in results:
+        for name, values in result["per_file"].items():
+            per_file.setdefault(name, []).extend(values)
+    timings = [t for values in per_file.values() for t in values]
+    cpu = sum(r["cpu"] for r in results)
+    prepared = sum(r["prepared"] for r in results)
+    kept = sum(r["kept"] for r in results)
+    prepare_cpu = sum(r["prepare_cpu"] for r in results)
+    print(f"\n{label}")
+    print(f"  emails built: {len(timings)} in {wall:.1f} s wall, {cpu:.1f} s CPU")
+    print(f"  emails per second per core: {len(timings) / cpu:.1f}")
+    print(
+        f"  per email: median {statistics.median(timings) * 1000:.2f} ms, "
+        f"p95 {statistics.quantiles(timings, n=20)[18] * 1000:.2f} ms, "
+        f"max {max(timings) * 1000:.1f} ms"
+    )
+    print(
+        f"  the callback's parse and stored form: {prepare_cpu / prepared * 1000:.2f} ms per "
+        f"message ({kept} of {prepared} kept; the others are parsed when rendered)"
+    )
+    if slowest:
+        ranked = sorted(per_file.items(), key=lambda item: -statistics.mean(item[1]))
+        for name, values in ranked[:slowest]:
+            print(f"  slow: {name} ({statistics.mean(values) * 1000:.1f} ms per email)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="passes over the corpus")
-    parser.add_argument("--processes", type=int, default=1, help="processes sharing the files")
-    parser.add_argument("--top", type=int, default=5, help="slowest files to list")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the messages")
+    parser.add_argument("--processes", type=int, default=1, help="processes sharing them")
+    parser.add_argument("--sabre", type=int, default=300, help="distinct sabre-sized REQUESTs")
+    parser.add_argument("--top", type=int, default=5, help="slowest corpus files to list")
     args = parser.parse_args()
     if not CORPUS_DIR.is_dir():
         print(f"the shared corpus is absent (expected at {CORPUS_DIR})", file=sys.stderr)
         return 2
     _setup()
-    files = _usable(corpus_bodies())
-    _build_all((files[:3], 1))  # warm-up: imports, template loading, caches
-    chunks = [files[i :: args.processes] for i in range(args.processes)]
-    wall_start = time.perf_counter()
-    if args.processes == 1:
-        results = [_build_all((files, args.rounds))]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-            results = pool.map(_build_all, [(chunk, args.rounds) for chunk in chunks])
-    wall = time.perf_counter() - wall_start
-    per_file: dict[str, list[float]] = {}
-    for result in results:
-        per_file.update(result["per_file"])
-    timings = [t for values in per_file.values() for t in values]
-    cpu = sum(r["cpu"] for r in results)
-    count = len(timings)
-    print("Convoke email rendering (parse + render + MIME build + serialize)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sabre import sabre_request
+
+    sabre = []
+    for index in range(args.sabre):
+        body, sender, recipient = sabre_request(index, recipient=index)
+        sabre.append((f"sabre-{index}", body, "REQUEST", sender, recipient))
+    corpus = _jobs(_usable(corpus_bodies()))
+    _build_all((sabre[:3] + corpus[:3], 1, False))  # warm-up: imports, templates, caches
+    print("Convoke email rendering: from the stored parse to the email's bytes")
     print(
         f"machine: {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}"
     )
+    print(
+        f"{args.rounds} rounds, {args.processes} process(es), each message in "
+        f"{len(LANGUAGES)} languages"
+    )
+    results, wall = _run(sabre, args.rounds, args.processes, reparse=False)
+    _report(f"sabre-sized: {len(sabre)} distinct REQUESTs", results, wall)
+    results, wall = _run(corpus, args.rounds, args.processes, reparse=False)
+    _report(
+        f"corpus: {len(corpus) // len(METHODS)} messages as {', '.join(METHODS)}",
+        results,
+        wall,
+        slowest=args.top,
+    )
+    results, wall = _run(sabre, 1, args.processes, reparse=True)
+    _report(
+        "sabre-sized, parsing the body again (an attempt without a stored parse)", results, wall
+    )
     with contextlib.suppress(OSError):
-        print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(
-        f"corpus: {len(files)} messages that parse; each as {', '.join(METHODS)} in "
-        f"{len(LANGUAGES)} languages; {args.rounds} rounds; {args.processes} process(es)"
-    )
-    print(f"emails built: {count} in {wall:.1f} s wall, {cpu:.1f} s CPU")
-    print(f"emails per second per core: {count / cpu:.1f}")
-    print(f"emails per second (wall, all processes): {count / wall:.1f}")
-    print(
-        f"per email: median {statistics.median(timings) * 1000:.1f} ms, "
-        f"p95 {statistics.quantiles(timings, n=20)[18] * 1000:.1f} ms, "
-        f"max {max(timings) * 1000:.1f} ms"
-    )
-    slowest = sorted(per_file.items(), key=lambda item: -statistics.mean(item[1]))
-    sizes = {name: len(body) for name, body, _, _ in files}
-    small = [t for name, values in per_file.items() if sizes[name] < 16 * 1024 for t in values]
-    if small:
-        print(
-            f"messages under 16 KiB (what a CalDAV server sends): {len(small)} emails, "
-            f"{len(small) / sum(small):.1f} per second (their own build time, one process)"
-        )
-    name, values = slowest[0]
-    print(
-        f"slowest file: {name} ({statistics.mean(values) * 1000:.1f} ms per email, "
-        f"{sizes[name] / 1024:.0f} KiB)"
-    )
-    for name, values in slowest[1 : args.top]:
-        print(
-            f"  then: {name} ({statistics.mean(values) * 1000:.1f} ms, "
-            f"{sizes[name] / 1024:.0f} KiB)"
-        )
+        print(f"\nload average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -44,6 +44,7 @@ from cryptography.fernet import Fernet
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+from servers import Servers  # noqa: E402
 from stack import Stack, free_port, wait_healthy  # noqa: E402  (bench/ is the script's folder)
 
 sys.path.insert(0, str(PROJECT_DIR))
@@ -219,12 +220,20 @@ class Load:
 
 
 def post_all(
-    port: int, requests: list[dict[str, str]], concurrency: int, max_seconds: float
+    port: int,
+    requests: list[dict[str, str]],
+    concurrency: int,
+    max_seconds: float,
+    *,
+    rate: float | None = None,
 ) -> Load:
+    """Post every request, ``concurrency`` at once as fast as answered, or at ``rate`` per
+    second (then each latency counts from the request's scheduled time)."""
     load = Load()
     lock = threading.Lock()
     cursor = iter(range(len(requests)))
     deadline = time.monotonic() + max_seconds
+    begin = time.perf_counter()
 
     def client() -> None:
         while time.monotonic() < deadline:
@@ -233,6 +242,11 @@ def post_all(
             if index is None:
                 return
             started = time.perf_counter()
+            if rate:
+                scheduled = begin + index / rate
+                if scheduled > started:
+                    time.sleep(scheduled - started)
+                started = scheduled
             try:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 connection.request("POST", WEBHOOK_PATH, body=b"", headers=requests[index])
@@ -289,6 +303,11 @@ def bench_webhook(setup: Setup, stack: Stack, options: argparse.Namespace) -> No
         for i in range(options.notifications)
     ]
     load = post_all(port, requests, options.concurrency, options.max_seconds)
+    paced = None
+    if options.rate:
+        paced = post_all(
+            port, requests, 4 * options.concurrency, options.max_seconds, rate=options.rate
+        )
     stack.stop()
     done = len(load.latencies)
     print(
@@ -301,6 +320,15 @@ def bench_webhook(setup: Setup, stack: Stack, options: argparse.Namespace) -> No
         f"p95 {percentile(load.latencies, 0.95) * 1000:.1f} ms   "
         f"p99 {percentile(load.latencies, 0.99) * 1000:.1f} ms   statuses {load.statuses}"
     )
+    if paced is not None:
+        print(
+            f"  at {options.rate:g} notifications/s (latency from each one's scheduled time): "
+            f"{len(paced.latencies) / paced.seconds:.1f}/s answered   "
+            f"p50 {percentile(paced.latencies, 0.5) * 1000:.1f} ms   "
+            f"p95 {percentile(paced.latencies, 0.95) * 1000:.1f} ms   "
+            f"p99 {percentile(paced.latencies, 0.99) * 1000:.1f} ms   "
+            f"statuses {paced.statuses}; load average {os.getloadavg()[0]:.2f}"
+        )
 
 
 def bench_coalescing(setup: Setup, stack: Stack, options: argparse.Namespace) -> None:
@@ -505,7 +533,14 @@ def main() -> None:
     parser.add_argument("--notifications", type=int, default=5000)
     parser.add_argument("--channels", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--web-workers", type=int, default=3, help="as compose.yml's web")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=300.0,
+        help="webhook notifications/s of the paced run (0: none)",
+    )
+    parser.add_argument("--servers", action="store_true", help="scratch PostgreSQL and Redis")
     parser.add_argument("--burst-size", type=int, default=50)
     parser.add_argument("--renew-channels", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=200)
@@ -519,6 +554,11 @@ def main() -> None:
     parts = set(options.parts.split(","))
 
     scratch = Path(tempfile.mkdtemp(prefix="convoke-bench-push-"))
+    servers = None
+    if options.servers:
+        servers = Servers(Path(tempfile.mkdtemp(prefix="convoke-bench-servers-")))
+        servers.start()
+        os.environ.update(servers.environment())
     fake = FakeGoogleCalendar()
     fake.start()
     environment = environment_for(scratch, fake)
@@ -547,6 +587,8 @@ def main() -> None:
     finally:
         stack.stop()
         fake.stop()
+        if servers is not None:
+            servers.stop()
     print(f"scratch folder (logs, database): {scratch}")
 
 

@@ -23,8 +23,6 @@ from django.utils import timezone
 
 from calendars.models import Booking, BookingStatus, PublishState, TransitionSource
 
-REFUSALS_WINDOW = dt.timedelta(hours=1)
-
 
 @dataclass(frozen=True)
 class PanelCounts:

@@ -321,25 +321,3 @@ class BookingTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status} ({self.source})"
-
-
-class MetricCounter(models.Model):
-    """A monotonically increasing counter shared by every process (web, worker, beat).
-
-    Prometheus' per-process counters would split across gunicorn and Celery processes and
-    containers; the database is the one place they all share (docs/design.md section 4).
-    """
-
-    name = models.CharField(max_length=100)
-    # Labels as "key=value,key=value", sorted by key.
-    labels = models.CharField(max_length=300, blank=True)
-    value = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name}{{{self.labels}}} {self.value}"

@@ -259,12 +259,14 @@ INBOUND_TONES = {
     InboundReplyStatus.APPLIED: "ok",
     InboundReplyStatus.IGNORED: "off",
     InboundReplyStatus.FAILED: "bad",
+    InboundReplyStatus.REFUSED: "bad",
 }
 
 
 @admin.register(InboundReply)
 class InboundReplyAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
-    """Mail clients' own answers received by email: what was applied, ignored or failed."""
+    """Mail clients' own answers received by email: what was applied, ignored, failed or
+    refused as not believable (invitations.inbound_trust; the reason is in last_error)."""
 
     list_display = (
         "id",

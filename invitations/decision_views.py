@@ -65,7 +65,7 @@ def booking_decide(request: HttpRequest) -> HttpResponse:
     try:
         claim = decision_token_read(token)
     except DecisionTokenExpired:
-        return _message(request, name="expired_link", status=400, language=browser_language)
+        return _message(request, name="expired_link", status=410, language=browser_language)
     except DecisionTokenInvalid:
         return _message(request, name="invalid_link", status=400, language=browser_language)
     try:

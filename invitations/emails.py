@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.message
 import logging
 import re
+import traceback
 import unicodedata
 import zoneinfo
 from email.headerregistry import Address
@@ -30,12 +31,15 @@ from functools import cache
 from typing import Any
 
 import css_inline
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import DatabaseError
 from django.db.models import Q
 from django.template.loader import render_to_string
 
 from calendars.ical import (
+    BudgetExceeded,
     Event,
     ICalendarError,
     ITipMessage,
@@ -65,6 +69,7 @@ __all__ = [
     "ATTACHMENT_FILENAME",
     "DESCRIPTION_MAX_CHARS",
     "EmailKind",
+    "EmailNotRenderable",
     "RsvpAction",
     "email_build",
     "email_kind",
@@ -74,6 +79,26 @@ __all__ = [
 
 ATTACHMENT_FILENAME = "invite.ics"
 SUBJECT_MAX_CHARS = 200
+
+
+class EmailNotRenderable(ValueError):
+    """The email cannot be built from this message, and trying again cannot change that.
+
+    ``reason`` is for operators (the delivery's dead letter): it says what is wrong with the
+    message, never quoting an address or the data itself.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame: enough to find a bug, free of personal data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"
 
 
 def email_build(
@@ -94,11 +119,63 @@ def email_build(
     becomes the Message-ID header (the caller keeps it stable across retries). Without
     ``language``/``time_zone``, the recipient's stored preferences are used, else the
     organizer's, else English and the event's own zone. ``previous_body`` (the earlier
-    version of the event, when known) lets an update say what changed.
+    version of the event, when known) lets an update say what changed; when it cannot be
+    read or compared, the email is built without the list of changes.
 
-    Raises :class:`~calendars.ical.ICalendarError` when ``body`` cannot be parsed and
-    ``ValueError`` for a method other than REQUEST, REPLY or CANCEL or an unusable address.
+    Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
+    fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
+    than REQUEST, REPLY or CANCEL, an unusable address, or any other failure of rendering
+    (docs/design.md 1.5: the body was written by someone else). A database error is raised as is.
     """
+    try:
+        return _email_build(
+            body=body,
+            method=method,
+            sender=sender,
+            recipient=recipient,
+            message_id=message_id,
+            language=language,
+            time_zone=time_zone,
+            previous_body=previous_body,
+        )
+    except EmailNotRenderable:
+        raise
+    except DatabaseError:
+        raise  # the recipient's preferences could not be read: that can get better
+    except BudgetExceeded as exc:
+        raise EmailNotRenderable(
+            f"the event asks for more than Convoke computes ({exc.limit}): {exc}"
+        ) from exc
+    except ICalendarError as exc:
+        raise EmailNotRenderable(f"the iCalendar body cannot be read: {exc}") from exc
+    except SoftTimeLimitExceeded as exc:
+        raise EmailNotRenderable(
+            "rendering took longer than the worker's time limit "
+            "(the event is too expensive to render)"
+        ) from exc
+    except ValueError as exc:
+        raise EmailNotRenderable(str(exc)) from exc
+    except Exception as exc:
+        # The boundary of rendering untrusted data (docs/style.md rule 12 allows a broad catch only
+        # at a boundary; this is one): whatever else fails here fails again on every retry, so
+        # it is permanent. Only its type and place are kept; its text may quote the data.
+        logger.error("email not renderable error=%s at=%s", type(exc).__name__, _where(exc))
+        raise EmailNotRenderable(
+            f"rendering failed ({type(exc).__name__} at {_where(exc)})"
+        ) from exc
+
+
+def _email_build(
+    *,
+    body: bytes,
+    method: str,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    language: str | None,
+    time_zone: str | None,
+    previous_body: bytes | None,
+) -> EmailMultiAlternatives:
     itip_method = _method(method)
     message = parse_itip(body)
     sender_address = _address(sender, "sender")
@@ -200,6 +277,9 @@ def _address_or_none(value: str) -> str | None:
 
 
 def _previous_event(previous_body: bytes | None, event: Event) -> Event | None:
+    """The same event (or occurrence) in the previous version, when that version can be read
+    within the budgets. A previous version that cannot (one that was dead-lettered, say) never
+    stops this one: the email is then built without the list of changes."""
     if previous_body is None:
         return None
     try:

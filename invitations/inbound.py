@@ -14,7 +14,10 @@ message to the ``anymail.signals.inbound`` signal, the library's integration poi
 - takes every ``text/calendar`` (or ``application/ics``) part; an email without one, or whose
   parts are not REPLYs, is ignored with a log line;
 - verifies each REPLY: one organizer, one UID, and exactly one replying attendee, whose
-  address is the email's From address (whole, case-insensitive);
+  address is the email's From address (whole, case-insensitive); then whether it can be
+  believed (:mod:`invitations.inbound_trust`: the provider's SPF/DKIM/DMARC verdict, an
+  invitation Convoke delivered to that address, a SEQUENCE not older than it); a REPLY that
+  cannot is stored ``refused`` with the reason and never applied;
 - stores it as an :class:`~invitations.models.InboundReply` (once: a replayed webhook adds
   nothing) and enqueues its application after the commit.
 
@@ -47,6 +50,11 @@ from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.ical import ICalendarError, Method, clean_address, parse_itip, recurrence_key
 from calendars.models import TransitionSource
 from invitations.answers import RsvpAction
+from invitations.inbound_trust import (
+    ReplyRefused,
+    inbound_authentication_check,
+    inbound_reply_trust_check,
+)
 from invitations.models import InboundReply, InboundReplyStatus
 from invitations.rsvp import (
     RsvpEventGone,
@@ -148,6 +156,11 @@ def inbound_message_receive(*, message: Message) -> list[int]:
     if sender is None:
         _ignored("no-single-from-address")
         return []
+    try:
+        inbound_authentication_check(message=message)
+        distrusted = ""
+    except ReplyRefused as exc:
+        distrusted = exc.reason
     stored: list[int] = []
     for part in parts[:MAX_CALENDAR_PARTS]:
         payload = part.get_payload(decode=True)
@@ -172,12 +185,22 @@ def inbound_message_receive(*, message: Message) -> list[int]:
         if len(organizers) != 1 or len(uids) != 1:
             _ignored("not-one-organizer-and-one-event")
             continue
+        uid = uids.pop()
+        refused = distrusted
+        if not refused:
+            try:
+                inbound_reply_trust_check(
+                    uid=uid, attendee=sender, sequence=max(e.sequence for e in itip.events)
+                )
+            except ReplyRefused as exc:
+                refused = exc.reason
         reply_id = _reply_store(
             body=body,
             attendee=sender,
             organizer=organizers.pop(),
-            uid=uids.pop(),
+            uid=uid,
             dtstamp=_aware(itip.primary.dtstamp),
+            refused=refused,
         )
         if reply_id is not None:
             stored.append(reply_id)
@@ -185,8 +208,15 @@ def inbound_message_receive(*, message: Message) -> list[int]:
 
 
 def _reply_store(
-    *, body: bytes, attendee: str, organizer: str, uid: str, dtstamp: dt.datetime | None
+    *,
+    body: bytes,
+    attendee: str,
+    organizer: str,
+    uid: str,
+    dtstamp: dt.datetime | None,
+    refused: str = "",
 ) -> int | None:
+    """Store a REPLY; enqueue its application, or keep it ``refused`` with the reason."""
     digest = hashlib.sha256(body).hexdigest()
     try:
         with transaction.atomic():
@@ -197,12 +227,18 @@ def _reply_store(
                 organizer=organizer,
                 uid=uid[:1024],
                 dtstamp=dtstamp,
+                status=InboundReplyStatus.REFUSED if refused else InboundReplyStatus.PENDING,
+                last_error=refused[:ERROR_MAX],
             )
-            enqueue_on_commit(inbound_reply_apply_task, reply.pk)
+            if not refused:
+                enqueue_on_commit(inbound_reply_apply_task, reply.pk)
     except IntegrityError:
         logger.info("inbound reply duplicate ignored")
         return None
-    logger.info("inbound reply stored reply=%s", reply.pk)
+    if refused:
+        logger.warning("inbound reply refused reply=%s reason=%s", reply.pk, refused)
+    else:
+        logger.info("inbound reply stored reply=%s", reply.pk)
     return reply.pk
 
 

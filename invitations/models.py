@@ -151,6 +151,7 @@ class InboundReplyStatus(models.TextChoices):
     APPLIED = "applied", "Applied"
     IGNORED = "ignored", "Ignored"
     FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused (not believed)"
 
 
 class InboundReply(models.Model):

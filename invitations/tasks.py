@@ -10,7 +10,9 @@ import logging
 import traceback
 
 from celery import shared_task
+from celery.exceptions import TimeLimitExceeded
 
+from calendars.celery import app
 from calendars.retry import retry_policy
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,27 @@ def _where(exc: BaseException) -> str:
     return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
 
 
-@shared_task(name="invitations.tasks.delivery_send_task", acks_late=True, ignore_result=True)
+class DeliveryTask(app.Task):  # type: ignore[misc,name-defined]
+    """The delivery task's class: when the worker's hard time limit ends an attempt, Celery
+    calls :meth:`on_failure` in the worker's main process (the process that ran the attempt
+    is gone), which records the delivery as dead at once instead of leaving it in ``sending``
+    for the sweep to retry, and hang, again."""
+
+    def on_failure(  # type: ignore[no-untyped-def]
+        self, exc, task_id, args, kwargs, einfo
+    ) -> None:
+        if isinstance(exc, TimeLimitExceeded) and args:
+            from invitations.services import delivery_time_limit_record
+
+            delivery_time_limit_record(delivery_id=int(args[0]))
+
+
+@shared_task(
+    base=DeliveryTask,
+    name="invitations.tasks.delivery_send_task",
+    acks_late=True,
+    ignore_result=True,
+)
 def delivery_send_task(delivery_id: int) -> str:
     """Send one delivery. Transient failures are retried by the sweep, not by Celery."""
     from invitations.services import delivery_crash_record, delivery_send

@@ -18,14 +18,13 @@ from django.utils.safestring import SafeString
 
 from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
 from calendars.admin_panel import (
-    REFUSALS_WINDOW,
     TimelineEntry,
     panel_counts_register,
     timeline_source_register,
 )
 from calendars.models import Booking
 from invitations.admin import DELIVERY_TONES
-from scheduling.models import RefusedCallback, SchedulingMessage
+from scheduling.models import SchedulingMessage
 from scheduling.selectors import refused_callbacks_by_reason
 
 # A body shown in full up to this size; a larger one (up to CALLBACK_MAX_BYTES) is cut.
@@ -133,27 +132,12 @@ class SchedulingMessageAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         return False
 
 
-@admin.register(RefusedCallback)
-class RefusedCallbackAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
-    """Refused callbacks of the last day (reason and time only; pruned after a day)."""
-
-    list_display = ("reason", "at")
-    list_filter = ("reason",)
-    date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 # --- The console's index panel and booking timeline ---------------------------------------------
 
 
 def _refusals(now: dt.datetime) -> dict[str, Any]:
-    refused = refused_callbacks_by_reason(since=now - REFUSALS_WINDOW)
-    return {"refused_last_hour": dict(sorted(refused.items()))}
+    # Counted per minute in the shared cache, not in a table (no row per refusal).
+    return {"refused_last_hour": dict(sorted(refused_callbacks_by_reason().items()))}
 
 
 def _messages_timeline(booking: Booking) -> list[TimelineEntry]:

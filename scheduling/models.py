@@ -12,9 +12,9 @@ message points to. The outbox never points back.
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 
 from django.db import models
-from django.utils import timezone
 
 from calendars.ical import ITIP_EMAIL_METHODS
 
@@ -103,19 +103,20 @@ class SchedulingMessage(models.Model):
         return bytes(self.delivery.body or b"")
 
 
-class RefusedCallback(models.Model):
-    """One refused scheduling callback: its reason code and when, nothing else.
+class RefusalReason(StrEnum):
+    """Why a callback was refused: the ``reason`` label of ``convoke_callbacks_refused``."""
 
-    The admin's index panel counts these by reason over the last hour (the database counter
-    behind ``/metrics`` cannot say "when"). Neither the key nor any address is kept, and rows
-    older than a day are pruned by a periodic task.
-    """
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAUTHORIZED = "unauthorized"
+    HEADERS = "headers"
+    TOO_LARGE = "too_large"
+    CONTENT_TYPE = "content_type"
+    BODY = "body"
+    BUDGET = "budget"
+    METHOD = "method"
+    SENDER = "sender"
+    RECIPIENT = "recipient"
+    ORGANIZER = "organizer"
 
-    reason = models.CharField(max_length=32)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
 
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.reason} at {self.at:%Y-%m-%d %H:%M:%S}"
+REFUSALS_RECENT = "callbacks_refused"

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from calendars.ical import ICalendarError, ITipMessage, Method, parse_itip
-from calendars.metrics import counter_increment
+from calendars.ical import BudgetExceeded, ICalendarError, ITipMessage, Method, parse_itip
+from calendars.metrics import counter_increment, recent_count_add
 from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryKind
 from invitations.services import ItipContent, delivery_create
-from scheduling.models import RefusedCallback, SchedulingMessage, dedupe_key_compute
+from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,11 @@ def _itip_parse(body: bytes) -> ITipMessage:
         raise CallbackRejected("The body is empty; expected an iTIP VCALENDAR.", code="body")
     try:
         return parse_itip(body)
+    except BudgetExceeded as exc:
+        raise CallbackRejected(
+            f"The body asks for more than Convoke reads (limit: {exc.limit}): {exc}.",
+            code="budget",
+        ) from exc
     except ICalendarError as exc:
         raise CallbackRejected(
             f"The body is not a usable iCalendar object: {exc}.", code="body"
@@ -248,27 +253,16 @@ def scheduling_message_receive(
     return ReceiveResult(message=message, delivery=delivery, created=True)
 
 
-# --- Refused callbacks: counted for /metrics, kept a day for the admin's index panel ---------
-
-REFUSAL_REASON_MAX = 32
-REFUSALS_KEPT = dt.timedelta(days=1)
+# --- Refused callbacks: counted for /metrics and for the admin's "last hour", no row written ----
 
 
 def callback_refusal_record(*, reason: str) -> None:
-    """Count a refused callback by reason code and keep its time (never the key, never an
-    address). Like the metrics, this never breaks the refusal it records."""
+    """Count a refused callback by reason code (never the key, never an address).
+
+    Refusals come from anyone, authenticated or not, so counting one writes nothing to the
+    database (docs/design.md 1.5): the total goes to the ``/metrics`` counter (per-process files),
+    the minute to the shared cache for the admin's "refused in the last hour". Like the
+    metrics, this never breaks the refusal it records.
+    """
     counter_increment("convoke_callbacks_refused", reason=reason)
-    try:
-        with transaction.atomic():
-            RefusedCallback.objects.create(reason=reason[:REFUSAL_REASON_MAX])
-    except DatabaseError:
-        logger.warning("refused callback not recorded reason=%s", reason)
-
-
-def refused_callbacks_prune(*, now: dt.datetime | None = None) -> int:
-    """Delete refusal records older than :data:`REFUSALS_KEPT`; returns how many."""
-    cutoff = (now or timezone.now()) - REFUSALS_KEPT
-    deleted, _ = RefusedCallback.objects.filter(at__lt=cutoff).delete()
-    if deleted:
-        logger.info("refused callbacks pruned count=%d", deleted)
-    return deleted
+    recent_count_add(REFUSALS_RECENT, reason)

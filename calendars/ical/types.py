@@ -27,11 +27,21 @@ LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
     RecursionError,
     AssertionError,
     NotImplementedError,
+    OSError,
 )
 
 
 class ICalendarError(ValueError):
     """The data is not an iCalendar object we can use; the message says what to fix."""
+
+
+class BudgetExceeded(ICalendarError):
+    """The data asks for more than Convoke reads (docs/design.md section 1.5); ``limit`` names the
+    budget ("nesting depth", "year range", "time-zone rules", ...) and the message the value."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class Method(StrEnum):

@@ -9,6 +9,7 @@ made single-line and bounded here; the templates escape it.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -17,13 +18,23 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from calendars.ical import Event, EventStatus, ITipMessage, Method, PartStat, recurrence_key
+from calendars.ical import (
+    Event,
+    EventStatus,
+    ICalendarError,
+    ITipMessage,
+    Method,
+    PartStat,
+    recurrence_key,
+)
 from calendars.translations import register_keys, translate
 from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
 from invitations.tokens import rsvp_token_expiry, rsvp_token_make
+
+logger = logging.getLogger(__name__)
 
 NAME_MAX_CHARS = 100
 DESCRIPTION_MAX_CHARS = 10_000
@@ -186,7 +197,7 @@ def email_context(
         heading_key += "_occurrence"
     context["heading"] = translate(heading_key, language, organizer=organizer_name)
     if kind is EmailKind.UPDATE and previous is not None:
-        context["changes"] = _changes(previous, event, zone=zone, language=language)
+        context["changes"] = _changes_or_none(previous, event, zone=zone, language=language)
     if method is Method.REQUEST:
         context["rsvp"] = rsvp_links(
             message=message, event=event, attendee=recipient, organizer=organizer_address
@@ -240,6 +251,20 @@ def _guests(event: Event, language: str) -> list[dict[str, str]]:
             }
         )
     return guests
+
+
+def _changes_or_none(
+    previous: Event, event: Event, *, zone: str | None, language: str
+) -> list[str]:
+    """What changed, or nothing when the previous version cannot be compared: an earlier,
+    stranger version of the event never stops this one (docs/design.md 1.5)."""
+    try:
+        return _changes(previous, event, zone=zone, language=language)
+    except (ICalendarError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
+        logger.warning(
+            "previous version not comparable error=%s; no change list", type(exc).__name__
+        )
+        return []
 
 
 def _changes(previous: Event, event: Event, *, zone: str | None, language: str) -> list[str]:

@@ -34,6 +34,7 @@ from invitations.services.send import (
     delivery_email_build,
     delivery_retry_delay,
     delivery_send,
+    delivery_time_limit_record,
 )
 from invitations.services.sweep import (
     INTERRUPTED_REASON,
@@ -61,6 +62,7 @@ __all__ = [
     "delivery_email_build",
     "delivery_retry_delay",
     "delivery_send",
+    "delivery_time_limit_record",
     "message_id_for",
     "message_id_new",
     "transport_choose",

@@ -19,6 +19,8 @@ import datetime as dt
 import enum
 import logging
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import F
 from django.utils import timezone
@@ -26,7 +28,7 @@ from django.utils import timezone
 from calendars.ical import Method
 from calendars.metrics import counter_increment
 from calendars.retry import retry_policy
-from invitations.emails import email_build
+from invitations.emails import EmailNotRenderable, email_build
 from invitations.models import Delivery, DeliveryKind, DeliveryStatus
 from invitations.notices import DeliveryNotNeeded, notice_email_build
 from invitations.transports import (
@@ -79,8 +81,9 @@ def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
     :func:`invitations.emails.email_build`, or a booking notice rendered from its booking or
     account (:func:`invitations.notices.notice_email_build`).
 
-    Raises ``ValueError`` (``ICalendarError`` among them) when the stored content cannot be
-    rendered, which retrying cannot change, and :class:`DeliveryNotNeeded`.
+    Raises :class:`~invitations.emails.EmailNotRenderable` (a ``ValueError``, with a reason
+    for operators) or ``ValueError`` when the stored content cannot be rendered, which
+    retrying cannot change, and :class:`DeliveryNotNeeded`.
     """
     if delivery.kind == DeliveryKind.ITIP:
         # Without a stored language or zone, email_build looks up the recipient's stored
@@ -165,6 +168,8 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
         email = delivery_email_build(delivery=delivery)
     except DeliveryNotNeeded as exc:
         return _skipped_record(delivery, attempt, exc.reason)
+    except EmailNotRenderable as exc:  # permanent: dead at once, with the reason
+        return delivery_failure_record(delivery, attempt, PermanentSendError(exc.reason))
     except ValueError:
         # A rendering failure is permanent: the stored content will not change.
         what = "iCalendar body" if delivery.kind == DeliveryKind.ITIP else "email"
@@ -177,6 +182,10 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
         )
     except SendError as exc:
         return delivery_failure_record(delivery, attempt, exc)
+    except SoftTimeLimitExceeded:  # only transport failures are transient (docs/design.md 1.5)
+        return delivery_failure_record(
+            delivery, attempt, TransientSendError("sending outlasted the worker's time limit")
+        )
     now = timezone.now()
     sent = {
         "status": DeliveryStatus.SENT,
@@ -201,6 +210,19 @@ def delivery_send(*, delivery_id: int) -> DeliveryOutcome:
     )
     counter_increment("convoke_deliveries", transport=delivery.transport, outcome="sent")
     return DeliveryOutcome.SENT
+
+
+def delivery_time_limit_record(*, delivery_id: int) -> None:
+    """The worker's hard time limit ended an attempt in progress: dead at once (docs/design.md
+    1.5). Rendering is bounded and every transport has a timeout below the limit, so an
+    attempt that reaches it would only reach it again."""
+    delivery = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).first()
+    if delivery is not None:
+        reason = (
+            f"stopped by the worker's hard time limit ({settings.TASK_TIME_LIMIT_SECONDS:g} s): "
+            "the event is too expensive to render"
+        )
+        delivery_failure_record(delivery, delivery.attempts, PermanentSendError(reason))
 
 
 def delivery_crash_record(*, delivery_id: int, reason: str) -> None:

@@ -19,7 +19,6 @@ CHANGELISTS = [
     "admin:calendars_calendar_changelist",
     "admin:calendars_googleaccount_changelist",
     "admin:scheduling_schedulingmessage_changelist",
-    "admin:scheduling_refusedcallback_changelist",
     "admin:invitations_delivery_changelist",
     "admin:gcal_push_googlecalendarchannel_changelist",
     "admin:gcal_push_googlecalendarsyncstate_changelist",

@@ -15,6 +15,7 @@ from gcal_push.services import calendars_watch_reconcile, channel_create, channe
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
 from tests.fixtures import WEBHOOK_URL, TaskQueue, owner_create, watched_create
+from tests.metrics import CounterWatch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,18 +51,12 @@ def test_sync_message_is_recognised_when_it_arrives_before_the_watch_response(
     google: FakeGoogleCalendar, client: object, task_queue: TaskQueue
 ) -> None:
     watched = watched_create(google, owner_create(google))[0]
+    notifications = CounterWatch("convoke_webhook_notifications")
     # Google posts "sync" from inside the watch request, before answering it.
     with GooglePushEmitter(google, ClientTransport(client)) as emitter:
         channel_create(calendar_id=watched.calendar.pk)
     assert emitter.states() == [(live_channels(watched.calendar)[0].channel_id, "sync", 200)]
-    from calendars.models import MetricCounter
-
-    labels = set(
-        MetricCounter.objects.filter(name="convoke_webhook_notifications").values_list(
-            "labels", flat=True
-        )
-    )
-    assert labels == {"outcome=sync_acknowledged,state=sync"}
+    assert notifications.moved() == {(("outcome", "sync_acknowledged"), ("state", "sync")): 1}
 
 
 def test_create_leaves_no_live_channel_when_watch_fails(

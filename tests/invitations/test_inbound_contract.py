@@ -11,10 +11,18 @@ from typing import Any
 
 import pytest
 
+from calendars.ical import parse_itip
 from invitations.models import InboundReply, InboundReplyStatus
 from tests.contracts import InboundEndpointContract, InboundRequest
 from tests.fakes.brevo_inbound import FakeBrevoApi
-from tests.invitations.test_inbound_reply import CORPUS_REPLY, SECRET, URL, reply_email
+from tests.invitations.test_inbound_reply import (
+    ATTENDEE,
+    CORPUS_REPLY,
+    SECRET,
+    URL,
+    invitation_delivered,
+    reply_email,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -69,4 +77,7 @@ class TestInboundEmailContract(InboundEndpointContract):
     @pytest.fixture
     def endpoint(self, brevo_api: FakeBrevoApi, corpus_dir: Path, settings: Any) -> Any:
         settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-        return InboundEmailEndpoint(brevo_api, (corpus_dir / "ics" / CORPUS_REPLY).read_bytes())
+        reply = (corpus_dir / "ics" / CORPUS_REPLY).read_bytes()
+        # A REPLY is believed only from an address Convoke invited (invitations.inbound_trust).
+        invitation_delivered(uid=parse_itip(reply).uid, attendee=ATTENDEE)
+        return InboundEmailEndpoint(brevo_api, reply)

@@ -39,7 +39,7 @@ def _on_postgres(statements):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("calendars", "0007_booking_publish")]
+    dependencies = [("calendars", "0008_delete_metric_counter")]
 
     operations = [
         migrations.AddField(

@@ -1,14 +1,14 @@
 """Bookings stay equal to Google's truth under chaos and races (issue 16, build item 5).
 
 A seeded run drives 44 bookings on two Google calendars (one confirming by hand, one
-auto-confirming) through a random mix of 110 actions:
+auto-confirming) through 110 random steps (about 130 actions):
 
 - in Google: the bookee accepts, answers maybe or declines; the subscriber accepts or
   declines (the organizer's own entry Convoke put on the event); the owner deletes the event
   or drags it to another time (sometimes onto another booking);
 - in Convoke: confirm, deny and cancel through the API, the decision links and the console;
 
-a third of them as races: a change in Google and a decision on the same booking back to back,
+a third of the steps are races: a change in Google and a decision on the same booking back to back,
 before any notification of the change has arrived. Google's push is unreliable: 30 % of
 notifications dropped, 30 % duplicated, 25 % held back to a later round (delayed), every
 batch shuffled; 429 and 503 storms on events.list, patch and delete (some longer than the
@@ -281,10 +281,10 @@ class Run:
 
     # --- Faults -----------------------------------------------------------------------------
 
-    def storm(self) -> None:
+    def storm(self, operation: str | None = None) -> None:
         """429 or 503 on the next requests of one operation; longer than the adapter's own
         retries one time in three (then the task retries)."""
-        operation = self.rng.choice(STORM_OPERATIONS)
+        operation = operation or self.rng.choice(STORM_OPERATIONS)
         status = self.rng.choice((429, 503))
         times = self.rng.randint(1, 3) if self.rng.random() < 0.67 else self.rng.randint(4, 7)
         self.google.fault_add(operation=operation, status=status, times=times)
@@ -363,9 +363,16 @@ def test_bookings_end_equal_to_googles_truth_when_driven_through_chaos_and_races
         booking.refresh_from_db()
         assert booking.google_event_id and run.live(booking), booking.pk
 
+    early_storms = {
+        ACTIONS // 10: "events.delete",
+        ACTIONS // 5: "events.patch",
+        ACTIONS * 3 // 10: "events.list",
+    }
     for step in range(ACTIONS):
         if step == ACTIONS // 2:
             google.sync_tokens_invalidate(run.calendars[0].remote_id)  # 410 on the next sync
+        if step in early_storms:  # one storm of each kind early on, besides random ones
+            run.storm(early_storms[step])
         _step(run)
 
     # The end: every notification still held arrives (or is lost), the workers catch up,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 # harmless: syncs of one calendar are serialised by the sync lease.
 SYNC_PENDING_STALE = dt.timedelta(minutes=10)
 RESOURCE_ID_MAX_LENGTH = 255
+# A channel's ``last_notification_at`` (shown to operators) is written at most this often: a
+# storm of notifications for one calendar writes it once, not once per notification.
+NOTIFICATION_TIME_PRECISION = dt.timedelta(seconds=60)
 
 
 class ResourceState(StrEnum):
@@ -146,7 +149,7 @@ def _receive(notification: Notification) -> NotificationOutcome:
         return NotificationOutcome.UNKNOWN_CHANNEL
     channel = (
         GoogleCalendarChannel.objects.filter(channel_id=channel_id)
-        .only("pk", "calendar_id", "token", "resource_id", "state")
+        .only("pk", "calendar_id", "token", "resource_id", "state", "last_notification_at")
         .first()
     )
     if channel is None:
@@ -171,13 +174,14 @@ def _receive(notification: Notification) -> NotificationOutcome:
         )
         return NotificationOutcome.RESOURCE_MISMATCH
     now = timezone.now()
-    if notification.resource_state == ResourceState.SYNC:
+    seen = channel.last_notification_at
+    if seen is None or now - seen >= NOTIFICATION_TIME_PRECISION or seen > now:
         GoogleCalendarChannel.objects.filter(pk=channel.pk).update(last_notification_at=now)
+    if notification.resource_state == ResourceState.SYNC:
         return NotificationOutcome.SYNC_ACKNOWLEDGED
     if notification.resource_state not in (ResourceState.EXISTS, ResourceState.NOT_EXISTS):
         logger.warning("google notification ignored reason=unknown-state channel=%s", channel.pk)
         return NotificationOutcome.UNKNOWN_STATE
-    GoogleCalendarChannel.objects.filter(pk=channel.pk).update(last_notification_at=now)
     request = calendar_sync_request(calendar_id=channel.calendar_id, now=now)
     return (
         NotificationOutcome.SYNC_ENQUEUED
@@ -191,32 +195,48 @@ def calendar_sync_request(
 ) -> SyncRequest:
     """Mark a calendar dirty and enqueue a sync unless one is already pending.
 
-    Two statements, each atomic on its own: the dirty mark, then the claim of
-    ``sync_pending`` that only one concurrent caller can win. Raises ``DatabaseError``
-    when the mark cannot be recorded.
+    One statement, atomic: the dirty mark and the claim of ``sync_pending`` that only one
+    concurrent caller can win (:func:`_mark_and_claim`). Raises ``DatabaseError`` when the
+    mark cannot be recorded.
     """
     now = now or timezone.now()
-    values: dict[str, object] = {"dirty": True}
-    if notified:
-        values["last_notification_at"] = now
-    marked = GoogleCalendarSyncState.objects.filter(pk=calendar_id).update(**values)
-    if not marked:
+    claimed = _mark_and_claim(calendar_id=calendar_id, now=now, notified=notified)
+    if claimed is None:
         # A channel always has its state row (channel_create writes it first); recreate it
         # rather than lose the mark if an operator deleted it.
         GoogleCalendarSyncState.objects.bulk_create(
             [GoogleCalendarSyncState(calendar_id=calendar_id, dirty=True)],
             ignore_conflicts=True,
         )
-        GoogleCalendarSyncState.objects.filter(pk=calendar_id).update(**values)
-    claimed = (
-        GoogleCalendarSyncState.objects.filter(pk=calendar_id)
-        .filter(Q(sync_pending=False) | Q(pending_since__lt=now - SYNC_PENDING_STALE))
-        .update(sync_pending=True, pending_since=now)
-    )
+        claimed = _mark_and_claim(calendar_id=calendar_id, now=now, notified=notified)
     if not claimed:
         return SyncRequest.COALESCED
     _enqueue_sync(calendar_id=calendar_id, claimed_at=now)
     return SyncRequest.ENQUEUED
+
+
+def _mark_and_claim(*, calendar_id: int, now: dt.datetime, notified: bool) -> bool | None:
+    """Set ``dirty`` (and ``last_notification_at``) and, when ``sync_pending`` is false or
+    its claim is stale, claim it, in one ``UPDATE``: True when this call claimed it, False
+    when a sync was pending already, None when the calendar has no state row. The SET
+    clauses read the row as it was, so exactly one of concurrent callers sees its own claim
+    time come back. Only constants and quoted names are formatted in; values are parameters.
+    """
+    meta = GoogleCalendarSyncState._meta
+    table, key = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    stale = connection.ops.adapt_datetimefield_value(now - SYNC_PENDING_STALE)
+    noted = ", last_notification_at = %s" if notified else ""
+    sql = (
+        f"UPDATE {table} SET dirty = %s{noted}, sync_pending = %s, "  # noqa: S608
+        "pending_since = CASE WHEN sync_pending = %s OR pending_since < %s THEN %s "
+        f"ELSE pending_since END WHERE {key} = %s RETURNING pending_since = %s"
+    )
+    params = [True, *([stamp] if notified else []), True, False, stale, stamp, calendar_id, stamp]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
 
 
 def calendar_syncs_request(calendar_ids: Iterable[int]) -> int:

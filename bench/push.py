@@ -30,6 +30,7 @@ import http.client
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -589,6 +590,7 @@ def main() -> None:
         fake.stop()
         if servers is not None:
             servers.stop()
+            shutil.rmtree(servers.scratch, ignore_errors=True)
     print(f"scratch folder (logs, database): {scratch}")
 
 

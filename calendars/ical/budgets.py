@@ -18,7 +18,7 @@ TZID itself (:mod:`calendars.ical.zones`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -76,6 +76,10 @@ class BoundedParser(CalendarIcalParser):
     """
 
     datetime_names: ClassVar[tuple[str, ...]] = ()
+    # With a predicate, the rules of a VTIMEZONE whose TZID it accepts (a zone the IANA
+    # database defines, which Convoke reads its times with whatever the sender wrote) are
+    # counted against the budgets but not built: only its TZID is kept.
+    zone_known: ClassVar[Callable[[str], bool] | None] = None
 
     def __init__(self, data: Any, component_factory: Any, types_factory: Any) -> None:
         super().__init__(data, component_factory, types_factory)
@@ -84,6 +88,7 @@ class BoundedParser(CalendarIcalParser):
         self._properties_seen = 0
         self._parameters_seen = 0
         self._list_items_seen = 0
+        self._unread_depth = 0  # > 0: inside a VTIMEZONE whose rules are not built
 
     def parse_content_lines(self) -> None:
         # The loop of ComponentIcalParser.parse_content_lines, with the line checked before
@@ -92,6 +97,9 @@ class BoundedParser(CalendarIcalParser):
             if not line:
                 continue
             self._check_line(line)
+            if self._unread_depth:
+                self._unread(line)
+                continue
             try:
                 name, params, vals = line.parts()
             except ValueError as exc:
@@ -104,6 +112,40 @@ class BoundedParser(CalendarIcalParser):
                 self.handle_end_component(vals)
             else:
                 self.handle_property(uname, params, vals, line)
+
+    def _unread(self, line: Contentline) -> None:
+        """Count a line of a VTIMEZONE whose rules are not built; only BEGIN and END lines are
+        split (a content line's name ends at its first ``;`` or ``:``, RFC 5545 3.1)."""
+        end = len(line)
+        for separator in (";", ":"):
+            found = line.find(separator)
+            if 0 <= found < end:
+                end = found
+        name = line[:end].strip().upper()
+        if name == "BEGIN":
+            self._components_seen += 1
+            if self._components_seen > self.limits.max_components:
+                raise BudgetExceeded(
+                    f"the data holds more than {self.limits.max_components} components",
+                    limit="components",
+                )
+            if len(self._stack) + self._unread_depth + 1 > self.limits.max_depth:
+                raise BudgetExceeded(
+                    f"components are nested more than {self.limits.max_depth} deep",
+                    limit="nesting depth",
+                )
+            self._unread_depth += 1
+        elif name == "END":
+            self._unread_depth -= 1
+            if not self._unread_depth:  # the VTIMEZONE's own END
+                self.handle_end_component(line.parts()[2])
+        else:
+            self._properties_seen += 1
+            if self._properties_seen > self.limits.max_properties:
+                raise BudgetExceeded(
+                    f"the data holds more than {self.limits.max_properties} properties",
+                    limit="properties",
+                )
 
     def _check_line(self, line: Contentline) -> None:
         limits = self.limits
@@ -206,6 +248,16 @@ class BoundedParser(CalendarIcalParser):
                     limit="list values",
                 )
         super().handle_property(name, params, vals, line)
+        zone_known = type(self).zone_known
+        if (
+            name == "TZID"
+            and zone_known is not None
+            and self._stack
+            and self._stack[-1].name == "VTIMEZONE"
+            and not self._stack[-1].subcomponents
+            and zone_known(vals)
+        ):
+            self._unread_depth = 1
 
     def _factory(self, name: str, params: Any) -> Any:
         return self.get_factory_for_property(name, params)
@@ -227,14 +279,18 @@ def _parameter_count(line: Contentline, limits: ParseLimits) -> int:
 class _UntrustedCalendar(icalendar.Calendar):
     """Only a way to give ``from_ical`` the bounded parser; the results are plain Calendars."""
 
+    parser: ClassVar[type[BoundedParser]] = BoundedParser
+
     @classmethod
     def _get_ical_parser(cls, st: str | bytes) -> Any:
-        return BoundedParser(st, cls._get_component_factory(), cls.types_factory)
+        return cls.parser(st, cls._get_component_factory(), cls.types_factory)
 
 
-def calendars_read(text: str) -> list[Any]:
+def calendars_read(text: str, *, zone_known: Callable[[str], bool] | None = None) -> list[Any]:
     """Every top-level component of ``text``, read by :class:`BoundedParser`.
 
+    With ``zone_known``, a VTIMEZONE whose TZID it accepts keeps only its TZID (its rules are
+    counted, not built): for reading a message, never for an object written back.
     Raises :class:`BudgetExceeded` at the first limit passed, and what ``icalendar`` raises
     for malformed data (the caller translates that into ``ICalendarError``).
     """
@@ -249,7 +305,22 @@ def calendars_read(text: str) -> list[Any]:
             f"the data has {newlines} lines; at most {LIMITS.max_lines} are read", limit="lines"
         )
     lines = Contentlines.from_ical(text)
-    return list(_UntrustedCalendar.from_ical(lines, multiple=True))
+    reader = _UntrustedCalendar if zone_known is None else _known_zones_reader(zone_known)
+    return list(reader.from_ical(lines, multiple=True))
+
+
+_READERS: dict[Callable[[str], bool], type[_UntrustedCalendar]] = {}
+
+
+def _known_zones_reader(zone_known: Callable[[str], bool]) -> type[_UntrustedCalendar]:
+    reader = _READERS.get(zone_known)
+    if reader is None:
+        parser = type(
+            "KnownZonesParser", (BoundedParser,), {"zone_known": staticmethod(zone_known)}
+        )
+        reader = type("KnownZonesCalendar", (_UntrustedCalendar,), {"parser": parser})
+        _READERS[zone_known] = reader
+    return reader
 
 
 # --- Years ------------------------------------------------------------------------------------

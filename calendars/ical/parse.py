@@ -24,7 +24,7 @@ from calendars.ical.types import (
     ITipMessage,
     Method,
 )
-from calendars.ical.zones import ZoneContext, tzids_of, zone_name
+from calendars.ical.zones import ZoneContext, iana_name, tzids_of, zone_name
 
 # Properties whose value we need to render an event truthfully; a broken one is an error.
 _ESSENTIAL_PROPERTIES = (
@@ -57,7 +57,7 @@ def parse_itip(body: bytes) -> ITipMessage:
         text = text.replace("\r", "\n")  # classic Mac OS line ends
     check_envelope(text)
     try:
-        calendars = calendars_read(text)
+        calendars = calendars_read(text, zone_known=_iana_zone_named)
     except ICalendarError:
         raise
     except LIBRARY_ERRORS as exc:
@@ -78,6 +78,12 @@ def parse_itip(body: bytes) -> ITipMessage:
         raise
     except LIBRARY_ERRORS as exc:
         raise ICalendarError(describe_library_error(exc, text)) from exc
+
+
+def _iana_zone_named(tzid: str) -> bool:
+    """A TZID the IANA database defines: its times are read with the IANA rules whatever the
+    sender's VTIMEZONE says (zones.py), so that VTIMEZONE's rules need not be built."""
+    return iana_name(tzid) is not None
 
 
 def decode(raw: bytes) -> str:

@@ -27,7 +27,7 @@ def _claim(where: str, params: list[object], *, limit: int | None) -> list[Deliv
     constants and the quoted table name are formatted into the SQL; values are parameters."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    limited = f" LIMIT {int(limit)}" if limit is not None else ""
+    limited = " LIMIT %s" if limit is not None else ""
     changes = (
         "status = %s, attempts = attempts + 1, claimed_at = %s, next_attempt_at = NULL, "
         "updated_at = %s"
@@ -43,11 +43,11 @@ def _claim(where: str, params: list[object], *, limit: int | None) -> list[Deliv
             f"UPDATE {table} AS claimed SET {changes} FROM chosen "
             "WHERE claimed.id = chosen.id RETURNING claimed.*"
         )
-        values = [*params, *claim]
+        values = [*params, *([limit] if limit is not None else []), *claim]
     else:
         # SQLite: one writer at a time; the update re-checks the condition.
         sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}) AND {where} RETURNING *"  # noqa: S608
-        values = [*claim, *params, *params]
+        values = [*claim, *params, *([limit] if limit is not None else []), *params]
     rows = list(Delivery.objects.raw(sql, values))
     rows.sort(key=lambda delivery: delivery.pk)
     return rows

@@ -76,7 +76,7 @@ def deliveries_send_task(self) -> int:  # type: ignore[no-untyped-def]
 
     deliveries_nudge_clear()
     if self.request.is_eager:
-        return deliveries_send(linger=0.0).claimed
+        return deliveries_send(linger=0.0, renudge=False).claimed
     return deliveries_send().claimed
 
 

@@ -130,7 +130,8 @@ def delivery_email_build(*, delivery: Delivery, inputs: BatchInputs | None = Non
     # Without a stored language or zone, email_build uses the recipient's stored preferences,
     # else the organizer's, else English and the event's zone.
     return email_build(
-        body=bytes(delivery.body or b""),
+        # The body is read (a deferred field after a claim) only when there is no stored parse.
+        body=b"" if prepared is not None else bytes(delivery.body or b""),
         method=delivery.method,
         sender=delivery.sender,
         recipient=delivery.recipient,

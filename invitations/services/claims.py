@@ -1,7 +1,8 @@
 """Claiming deliveries for sending: one statement, whatever the number of deliveries.
 
 A claim moves deliveries to ``sending`` (``attempts + 1``, ``claimed_at`` now) and returns
-them, complete, in one ``UPDATE ... RETURNING``. Two workers never claim the same delivery:
+them (every field but the body, which is read only when needed) in one
+``UPDATE ... RETURNING``. Two workers never claim the same delivery:
 
 - PostgreSQL: the rows are chosen by a sub-select ``FOR UPDATE SKIP LOCKED``, so concurrent
   claims take different rows without waiting for each other; a row another transaction
@@ -22,9 +23,22 @@ from django.utils import timezone
 from invitations.models import CLAIMABLE_STATUSES, Delivery, DeliveryStatus
 
 
-def _claim(where: str, params: list[object], *, limit: int | None) -> list[Delivery]:
+def _returned(prefix: str, *, body: bool) -> str:
+    """The columns a claim returns: a batch leaves out the body (the worker renders from the
+    stored parse and reads the body, a deferred field, only for a delivery without one)."""
+    quote = connection.ops.quote_name
+    return ", ".join(
+        f"{prefix}{quote(field.column)}"
+        for field in Delivery._meta.concrete_fields
+        if body or field.name != "body"
+    )
+
+
+def _claim(
+    where: str, params: list[object], *, limit: int | None, body: bool = False
+) -> list[Delivery]:
     """Claim the deliveries matching ``where`` (oldest first, at most ``limit``). Only
-    constants and the quoted table name are formatted into the SQL; values are parameters."""
+    constants and quoted names are formatted into the SQL; values are parameters."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     limited = " LIMIT %s" if limit is not None else ""
@@ -41,12 +55,12 @@ def _claim(where: str, params: list[object], *, limit: int | None) -> list[Deliv
         sql = (
             f"WITH chosen AS MATERIALIZED ({chosen} FOR UPDATE SKIP LOCKED) "  # noqa: S608
             f"UPDATE {table} AS claimed SET {changes} FROM chosen "
-            "WHERE claimed.id = chosen.id RETURNING claimed.*"
+            f"WHERE claimed.id = chosen.id RETURNING {_returned('claimed.', body=body)}"
         )
         values = [*params, *([limit] if limit is not None else []), *claim]
     else:
         # SQLite: one writer at a time; the update re-checks the condition.
-        sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}) AND {where} RETURNING *"  # noqa: S608
+        sql = f"UPDATE {table} SET {changes} WHERE id IN ({chosen}) AND {where} RETURNING {_returned('', body=body)}"  # noqa: S608, E501
         values = [*claim, *params, *([limit] if limit is not None else []), *params]
     rows = list(Delivery.objects.raw(sql, values))
     rows.sort(key=lambda delivery: delivery.pk)
@@ -68,5 +82,6 @@ def delivery_claim(*, delivery_id: int) -> Delivery | None:
         f"id = %s AND status IN ({statuses})",
         [delivery_id, *CLAIMABLE_STATUSES],
         limit=None,
+        body=True,
     )
     return claimed[0] if claimed else None

@@ -38,6 +38,8 @@ from invitations.models import Delivery, DeliveryKind, DeliveryStatus
 from invitations.notices import DeliveryNotNeeded
 from invitations.services.build import BatchInputs, batch_inputs, delivery_email_build
 from invitations.services.claims import deliveries_claim, delivery_claim
+from invitations.services.create import PENDING_ENQUEUE_GRACE
+from invitations.services.nudge import deliveries_nudge
 from invitations.services.outcomes import (
     DeliveryOutcome,
     Outcome,
@@ -185,8 +187,8 @@ class _Run:
 
     @property
     def room(self) -> int:
-        """How many more emails the mailer's sessions can take now."""
-        return self.pool("smtp").free - sum(
+        """How many more emails the sessions can take now (at least a batch in all)."""
+        return self.pool("smtp").free(at_least=self.batch_size) - sum(
             pool.in_flight for kind, pool in self.pools.items() if kind != "smtp"
         )
 
@@ -266,21 +268,28 @@ class _Run:
                 time.sleep(left)
 
     def _release(self, deliveries: list[Delivery]) -> None:
-        """Give back claimed deliveries that were never tried (pending, attempt uncounted)."""
+        """Give back claimed deliveries that were never tried: pending again, the attempt
+        not counted (one statement per attempt number)."""
+        by_attempt: dict[int, list[int]] = {}
         for delivery in deliveries:
-            released = Delivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+            by_attempt.setdefault(delivery.attempts, []).append(delivery.pk)
+        now = timezone.now()
+        for attempts, ids in by_attempt.items():
+            Delivery.objects.filter(
+                pk__in=ids, status=DeliveryStatus.SENDING, attempts=attempts
             ).update(
                 status=DeliveryStatus.PENDING,
-                attempts=delivery.attempts - 1,
+                attempts=attempts - 1,
                 claimed_at=None,
-                next_attempt_at=timezone.now(),
-                updated_at=timezone.now(),
+                next_attempt_at=now + PENDING_ENQUEUE_GRACE,
+                updated_at=now,
             )
-            self.summary.released += released
 
-    def finish(self, *, deadline: float) -> None:
-        """Wait for the emails in flight (until ``deadline``), record them, close sessions."""
+    def finish(self, *, deadline: float) -> int:
+        """Give back the emails no session started, wait for the others (until
+        ``deadline``), record them and close the sessions. Returns how many were given back."""
+        unstarted = [item for pool in self.pools.values() for item in pool.cancel_waiting()]
+        self._release([self.waiting.pop(item.delivery_id) for item in unstarted])
         while self.in_flight and time.monotonic() < deadline:
             self.collect(wait=min(RESULT_WAIT_SECONDS, max(0.0, deadline - time.monotonic())))
         self.flush()
@@ -303,14 +312,19 @@ def _send_timeout() -> float:
 
 
 def deliveries_send(
-    *, batch_size: int | None = None, seconds: float | None = None, linger: float = LINGER_SECONDS
+    *,
+    batch_size: int | None = None,
+    seconds: float | None = None,
+    linger: float = LINGER_SECONDS,
+    renudge: bool = True,
 ) -> SendSummary:
     """Send pending deliveries, oldest first, in batches, for up to ``seconds``
     (``DELIVERY_BATCH_SECONDS``): claim what is pending, up to what the sessions can take,
     build and hand over each email, record the outcomes as they come back; when nothing is
     pending, look again every ``CLAIM_INTERVAL_SECONDS`` (so that a stream of callbacks is
     sent in batches rather than one by one) and stop after ``linger`` seconds without any.
-    Then wait for the emails still with the relay and record them."""
+    Then give back the emails no session started, wait for the others and record them; when
+    deliveries are left pending, ``renudge`` asks for the next task (:mod:`.nudge`)."""
     batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
     seconds = settings.DELIVERY_BATCH_SECONDS if seconds is None else seconds
     summary = SendSummary()
@@ -318,11 +332,13 @@ def deliveries_send(
     started = time.monotonic()
     idle_since: float | None = None
     interval = CLAIM_INTERVAL_SECONDS
+    more = False  # deliveries may be left pending
     try:
-        while time.monotonic() - started < seconds:
+        while more := time.monotonic() - started < seconds:
             run.collect()
             room = min(batch_size, run.room)
-            if room <= 0:
+            if room <= 0 or (run.in_flight and room < batch_size // 2):
+                # Claim in batches: wait until the sessions can take half a batch more.
                 run.collect(wait=RESULT_WAIT_SECONDS)
                 continue
             deliveries = deliveries_claim(limit=room)
@@ -334,6 +350,7 @@ def deliveries_send(
             elif not run.in_flight:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= linger:
+                    more = False
                     break
             if len(deliveries) < room:
                 # The outbox is empty for now: let it fill a little, and look less often
@@ -343,8 +360,11 @@ def deliveries_send(
                     interval = min(2 * interval, MAX_CLAIM_INTERVAL_SECONDS)
     except (RenderTimeLimit, SoftTimeLimitExceeded):
         logger.warning("delivery batch stopped by the worker's soft time limit")
+        more = True
     finally:
-        run.finish(deadline=time.monotonic() + _send_timeout() + 5.0)
+        summary.released = run.finish(deadline=time.monotonic() + _send_timeout() + 5.0)
+    if renudge and (more or summary.released):
+        deliveries_nudge()
     if summary.claimed:
         logger.info(
             "delivery batch claimed=%d claims=%d outcomes=%s",

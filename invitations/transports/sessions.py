@@ -187,9 +187,9 @@ class SessionPool:
     The first email opens a session; another opens only when an email has waited
     ``SPAWN_AFTER_SECONDS`` with every open session busy, so a relay that answers at once is
     served by one connection and a slow one by as many as it needs, up to the limit.
-    :meth:`submit` never blocks: the caller asks :attr:`free` how many more emails it may hand
-    over (one being sent and one waiting per session), so that a slow relay slows the
-    worker's claims rather than filling its memory.
+    :meth:`submit` never blocks: the caller asks :meth:`free` how many more emails it may hand
+    over, so that a slow relay slows the worker's claims rather than filling its memory, and
+    takes back with :meth:`cancel_waiting` those no session started when it stops.
     """
 
     def __init__(self, factory: Callable[[], Session], max_sessions: int, *, name: str) -> None:
@@ -210,10 +210,10 @@ class SessionPool:
         """Emails submitted whose outcome :meth:`results` has not returned yet."""
         return self._pending
 
-    @property
-    def free(self) -> int:
-        """How many more emails may be submitted now."""
-        return max(0, 2 * self.max_sessions - self._pending)
+    def free(self, *, at_least: int = 0) -> int:
+        """How many more emails may be submitted now: one being sent and one waiting per
+        session, or ``at_least`` (a batch) when that is more."""
+        return max(0, max(2 * self.max_sessions, at_least) - self._pending)
 
     def submit(self, item: Outgoing) -> None:
         with self._ready:
@@ -254,6 +254,14 @@ class SessionPool:
         with self._ready:
             self._pending -= len(found)
         return found
+
+    def cancel_waiting(self) -> list[Outgoing]:
+        """Take back the emails no session has started (their outcome will never come)."""
+        with self._ready:
+            items = [item for _, item in self._work if item is not None]
+            self._work = deque(entry for entry in self._work if entry[1] is None)
+            self._pending -= len(items)
+        return items
 
     def close(self, *, timeout: float) -> None:
         """Close every session once its current email is done; wait at most ``timeout`` s."""

@@ -8,6 +8,7 @@ worker's batch task sends them.
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -291,13 +292,17 @@ def test_one_task_is_queued_for_many_new_deliveries_when_the_cache_is_shared(
             "LOCATION": str(tmp_path / "cache"),
         }
     }
-    with tasks_routed_to("test-nudge-" + tmp_path.name[-12:], "invitations.tasks.*") as queue:
-        for _ in range(5):
+    with tasks_routed_to(f"test-nudge-{uuid.uuid4().hex[:12]}", "invitations.tasks.*") as queue:
+        try:
+            for _ in range(5):
+                deliveries_nudge()
+            assert _queued(queue) == 1
+            deliveries_nudge_clear()  # the task starts
             deliveries_nudge()
-        assert _queued(queue) == 1
-        deliveries_nudge_clear()  # the task starts
-        deliveries_nudge()
-        assert _queued(queue) == 2
+            assert _queued(queue) == 2
+        finally:
+            with app.connection_for_write() as broker:
+                broker.SimpleQueue(queue).clear()
 
 
 def test_a_callback_is_sent_by_the_task_its_commit_nudges(

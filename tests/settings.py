@@ -27,3 +27,7 @@ for _name, _value in {
 from calendars.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise scans STATIC_ROOT when the middleware starts (DEBUG is off in tests).
+STATIC_ROOT = os.path.join(_scratch, "static")  # type: ignore[assignment]
+os.makedirs(STATIC_ROOT, exist_ok=True)

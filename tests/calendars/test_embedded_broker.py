@@ -34,7 +34,7 @@ with Connection("filesystem://", transport=transport, transport_options=options)
     queue = connection.SimpleQueue("race")
     if role == "produce":
         for i in range(int(count)):
-            queue.put({"id": f"{count}-{sys.argv[6]}-{i}", "pad": "x" * %(pad)d})
+            queue.put({"id": f"{count}-{sys.argv[6]}-{i}", "pad": "x" * PAD_BYTES})
         sys.exit(0)
     received, idle = [], 0
     while time.time() < float(deadline):
@@ -52,7 +52,7 @@ with Connection("filesystem://", transport=transport, transport_options=options)
         message.ack()
         received.append(message.payload["id"])
     print(json.dumps({"received": received, "error": None}))
-""" % {"pad": PAYLOAD_BYTES}
+""".replace("PAD_BYTES", str(PAYLOAD_BYTES))
 
 
 def _run(folder: Path, transport: str | None) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time
+from calendars.admin_display import OperatorTimeZoneMixin, ReadOnlyPagesMixin, badge, local_time
 from calendars.admin_panel import EXPIRY_WARNING, sync_failed_q
 from gcal_push.channels import ChannelRunSummary
 from gcal_push.models import (
@@ -163,7 +163,9 @@ def _resync(calendar_id: int) -> tuple[str, bool]:
 
 
 @admin.register(GoogleCalendarChannel)
-class GoogleCalendarChannelAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
+class GoogleCalendarChannelAdmin(
+    ReadOnlyPagesMixin, _OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin
+):
     list_display = (
         "channel_id",
         "calendar",
@@ -241,7 +243,9 @@ class GoogleCalendarChannelAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.Mod
 
 
 @admin.register(GoogleCalendarSyncState)
-class GoogleCalendarSyncStateAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
+class GoogleCalendarSyncStateAdmin(
+    ReadOnlyPagesMixin, _OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin
+):
     list_display = (
         "calendar",
         "push",

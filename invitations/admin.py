@@ -17,7 +17,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_display import (
+    OperatorTimeZoneMixin,
+    ReadOnlyPagesMixin,
+    badge,
+    local_time,
+    mask_address,
+)
 from calendars.admin_panel import DELIVERY_TONES
 from invitations.inbound import inbound_replies_retry
 from invitations.models import Delivery, DeliveryStatus, InboundReply, InboundReplyStatus
@@ -76,7 +82,7 @@ def email_preview(*, delivery: Delivery) -> EmailPreview:
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "message_link",
@@ -219,7 +225,7 @@ INBOUND_TONES = {
 
 
 @admin.register(InboundReply)
-class InboundReplyAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class InboundReplyAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     """Mail clients' own answers received by email: what was applied, ignored or failed."""
 
     list_display = (

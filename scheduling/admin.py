@@ -13,7 +13,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_display import (
+    OperatorTimeZoneMixin,
+    ReadOnlyPagesMixin,
+    badge,
+    local_time,
+    mask_address,
+)
 from calendars.admin_panel import DELIVERY_TONES
 from invitations.models import Delivery
 from scheduling.models import RefusedCallback, SchedulingMessage
@@ -24,7 +30,7 @@ UID_LIST_MAX = 48
 
 
 @admin.register(SchedulingMessage)
-class SchedulingMessageAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "method",
@@ -136,7 +142,7 @@ class SchedulingMessageAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
 
 
 @admin.register(RefusedCallback)
-class RefusedCallbackAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class RefusedCallbackAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     """Refused callbacks of the last day (reason and time only; pruned after a day)."""
 
     list_display = ("reason", "at")

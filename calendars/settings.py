@@ -242,7 +242,8 @@ else:
     MAIL_ROUTE = "file"
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            # One .eml file per email (Django's own backend appends several to one file).
+            "BACKEND": "calendars.mail_files.EmailBackend",
             "OPTIONS": {"file_path": _email_file_path},
         }
     }

@@ -12,9 +12,17 @@ from django.db import models
 
 
 class DeliveryTransport(models.TextChoices):
-    # The Django mailer route (settings.MAILERS): an SMTP relay, or Brevo through anymail.
-    SMTP = "smtp", "Mailer (SMTP or Brevo)"
+    # The Django mailer (settings.MAILERS), labelled by where it leads (settings.MAIL_ROUTE).
+    SMTP = "smtp", "SMTP relay"
+    BREVO = "brevo", "Brevo"
+    FILE = "file", "Files (embedded default)"
     MESSAGES = "messages", "La Suite Messages API"
+
+
+# The values sent through the Django mailer.
+MAILER_TRANSPORTS = frozenset(
+    {DeliveryTransport.SMTP, DeliveryTransport.BREVO, DeliveryTransport.FILE}
+)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -24,6 +24,7 @@ from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryTransport
 from invitations.services import delivery_create
+from invitations.transports import mailer_transport
 from scheduling.models import ItipMethod, RefusedCallback, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def scheduling_message_receive(
             delivery = delivery_create(
                 message=message,
                 recipient=recipient,
-                transport=DeliveryTransport.MESSAGES if is_mailbox else DeliveryTransport.SMTP,
+                transport=DeliveryTransport.MESSAGES if is_mailbox else mailer_transport(),
             )
             if method == ItipMethod.REPLY:
                 _booking_answer_apply(itip, sender=sender, message_id=message.pk)

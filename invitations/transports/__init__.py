@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from invitations.models import DeliveryTransport
+from django.conf import settings
+
+from invitations.models import MAILER_TRANSPORTS, DeliveryTransport
 from invitations.transports.base import (
     PermanentSendError,
     SendError,
@@ -19,6 +21,7 @@ __all__ = [
     "SendResult",
     "TransientSendError",
     "Transport",
+    "mailer_transport",
     "transport_for",
 ]
 
@@ -27,6 +30,11 @@ def transport_for(kind: str) -> Transport:
     """The adapter for a ``Delivery.transport`` value."""
     if kind == DeliveryTransport.MESSAGES:
         return MessagesApiTransport()
-    if kind == DeliveryTransport.SMTP:
+    if kind in MAILER_TRANSPORTS:
         return MailerTransport()
     raise ValueError(f"unknown transport {kind!r}")
+
+
+def mailer_transport() -> DeliveryTransport:
+    """The label of a delivery through the configured mailer: files, SMTP or Brevo."""
+    return DeliveryTransport(settings.MAIL_ROUTE)

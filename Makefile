@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint format bench-callback bench-render bench-push clean
+.PHONY: install run test lint format stack-check bench-callback bench-render bench-push bench-embedded clean
 
 install: ## Install uv when missing, then the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -25,6 +25,9 @@ lint: install ## ruff and mypy
 format: install
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+stack-check: ## Boot compose.yml for real: images, docker compose up, https callback, email, admin CSS (root)
+	python3 deploy/stack-check/stack_check.py
 
 bench-callback: install ## Callback acknowledgements/s and latency under gunicorn (BENCH_ARGS="--requests 1000 --concurrency 16")
 	$(PYTHON) bench/callback.py $(BENCH_ARGS)

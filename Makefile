@@ -35,6 +35,9 @@ bench-callback: install ## Callback acknowledgements/s and latency under gunicor
 bench-render: install ## Emails rendered per second per core over the corpus, and the slowest file (BENCH_ARGS="--rounds 3")
 	$(PYTHON) bench/render.py $(BENCH_ARGS)
 
+bench-embedded: install ## make run under steady callbacks for an hour: crashes, lost emails (BENCH_ARGS="--minutes 60 --rate 2")
+	$(PYTHON) bench/embedded.py $(BENCH_ARGS)
+
 bench-push: install ## Webhook acks/s and p99, Google list calls per 1,000 notifications, renewal of 10,000 channels (BENCH_ARGS="--renew-channels 2000")
 	$(PYTHON) bench/push.py $(BENCH_ARGS)
 

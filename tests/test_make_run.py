@@ -94,3 +94,20 @@ def test_make_run_serves_healthz_from_a_fresh_copy_and_stops_on_ctrl_c(tmp_path:
         raise AssertionError("a process started by `make run` outlived Ctrl-C")
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+@pytest.mark.slow
+def test_make_run_survives_steady_callbacks_and_writes_every_email(tmp_path: Path) -> None:
+    """A few minutes of what `make bench-embedded` runs for an hour: the worker, beat and the
+    web server stay up, every accepted callback becomes one .eml file, nothing raises."""
+    if shutil.which("make") is None or shutil.which("git") is None:
+        pytest.skip("make and git are needed to run `make run`")
+    if os.environ.get("DATABASE_URL") or os.environ.get("CELERY_BROKER_URL"):
+        pytest.skip("make run's embedded default is soaked in CI's first pass")
+    from bench.embedded import project_copy, soak
+
+    seconds = float(os.environ.get("CONVOKE_SOAK_SECONDS", "150"))
+    report = soak(project_copy(tmp_path / "convoke"), seconds=seconds, rate=4.0, drain_seconds=120)
+    assert report.ok, report.summary() + "\n" + report.output_tail
+    assert report.accepted >= seconds * 3
+    assert report.tracebacks == 0, report.output_tail

@@ -210,6 +210,10 @@ def ensure_compose() -> None:
 
 def _pid_alive(pid: int) -> bool:
     try:
+        os.waitpid(pid, os.WNOHANG)  # reap it when it is our child and has exited
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
@@ -638,9 +642,10 @@ def main() -> int:
         if started and checkout.is_dir():
             show_failure(checkout)
     finally:
-        with timer.step("docker compose down -v, engine stop and clean-up"):
+        with timer.step("docker compose down -v"):
             if started and checkout.is_dir():
                 compose(checkout, "down", "-v", "--remove-orphans", capture=True, check=False)
+        with timer.step("engine stop, bridge and iptables clean-up"):
             stop_engine()
             Path("/proc/sys/net/ipv4/ip_forward").write_text(forwarding)
             shutil.rmtree(scratch, ignore_errors=True)

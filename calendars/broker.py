@@ -149,7 +149,8 @@ class Channel(filesystem.Channel):
         exchange, routing_key, pattern = [*args, None, None, None][:3]
         # The virtual channel's own bookkeeping, without kombu's in-place table rewrite.
         virtual.Channel._delete(self, queue, *args, **kwargs)
-        self._update_table(exchange, (routing_key or "", pattern or "", queue or ""), add=False)
+        if exchange is not None:
+            self._update_table(exchange, (routing_key or "", pattern or "", queue or ""), add=False)
 
 
 class Transport(filesystem.Transport):

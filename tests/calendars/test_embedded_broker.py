@@ -132,3 +132,33 @@ def test_embedded_broker_sets_an_unreadable_message_aside_and_goes_on(tmp_path: 
     assert [p.name for p in (queue_folder / ".unreadable").iterdir()] == [
         "0_00000000-0000-0000-0000-000000000000.race.msg"
     ]
+
+
+def test_embedded_broker_fans_out_to_bound_queues_until_one_is_deleted(tmp_path: Path) -> None:
+    """Remote control (Celery's pidbox) binds queues to fanout exchanges: the table of
+    bindings is rewritten atomically and a deleted queue leaves it."""
+    from kombu import Connection, Exchange, Queue
+
+    options = {
+        "data_folder_in": str(tmp_path / "queue"),
+        "data_folder_out": str(tmp_path / "queue"),
+        "control_folder": str(tmp_path / "control"),
+    }
+    (tmp_path / "queue").mkdir()
+    broadcast = Exchange("broadcast", type="fanout")
+    with Connection(
+        "filesystem://", transport=settings.CELERY_BROKER_TRANSPORT, transport_options=options
+    ) as connection:
+        channel = connection.channel()
+        first, second = (Queue(name, broadcast)(channel) for name in ("first", "second"))
+        for queue in (first, second):
+            queue.declare()
+        producer = connection.Producer(channel)
+        producer.publish({"n": 1}, exchange=broadcast, declare=[broadcast])
+        assert [q.get().payload for q in (first, second)] == [{"n": 1}, {"n": 1}]
+        second.delete()
+        producer.publish({"n": 2}, exchange=broadcast)
+        assert first.get().payload == {"n": 2}
+        assert second.get() is None
+        table = json.loads((tmp_path / "control" / "broadcast.exchange").read_text())
+        assert [entry[2] for entry in table] == ["first"]

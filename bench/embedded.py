@@ -160,8 +160,20 @@ def _wait_healthy(port: int, runner: subprocess.Popen[str]) -> None:
     raise RuntimeError("make run did not serve /healthz")
 
 
-def soak(checkout: Path, *, seconds: float, rate: float, drain_seconds: float) -> SoakReport:
-    """Run ``make run`` in ``checkout`` under ``rate`` callbacks/s for ``seconds``."""
+def _emails_in(mail: Path) -> int:
+    return len(list(mail.glob("*.eml"))) if mail.is_dir() else 0
+
+
+def soak(
+    checkout: Path,
+    *,
+    seconds: float,
+    rate: float,
+    drain_seconds: float,
+    progress_seconds: float | None = None,
+) -> SoakReport:
+    """Run ``make run`` in ``checkout`` under ``rate`` callbacks/s for ``seconds``; print a
+    progress line every ``progress_seconds`` when given."""
     port = free_port()
     log_path = checkout.parent / "make-run.log"
     with log_path.open("w") as log:
@@ -185,7 +197,15 @@ def soak(checkout: Path, *, seconds: float, rate: float, drain_seconds: float) -
         )
         sample = (checkout / "samples" / "invitation.ics").read_text()
         started = time.monotonic()
+        next_progress = started + (progress_seconds or float("inf"))
         while time.monotonic() - started < seconds and runner.poll() is None:
+            if time.monotonic() >= next_progress:
+                next_progress += progress_seconds or float("inf")
+                print(
+                    f"  {time.monotonic() - started:5.0f} s: {report.posted} posted, "
+                    f"{report.accepted} accepted, {_emails_in(mail)} emails written",
+                    flush=True,
+                )
             due = started + report.posted / rate
             time.sleep(max(0.0, due - time.monotonic()))
             begun = time.monotonic()
@@ -201,11 +221,11 @@ def soak(checkout: Path, *, seconds: float, rate: float, drain_seconds: float) -
                 report.refused[status] = report.refused.get(status, 0) + 1
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline and runner.poll() is None:
-            report.emails = len(list(mail.glob("*.eml"))) if mail.is_dir() else 0
+            report.emails = _emails_in(mail)
             if report.emails >= report.accepted:
                 break
             time.sleep(1)
-        report.emails = len(list(mail.glob("*.eml"))) if mail.is_dir() else 0
+        report.emails = _emails_in(mail)
         report.alive_at_end = runner.poll() is None
     finally:
         if runner.poll() is None:
@@ -215,7 +235,7 @@ def soak(checkout: Path, *, seconds: float, rate: float, drain_seconds: float) -
         except subprocess.TimeoutExpired:
             os.killpg(runner.pid, signal.SIGKILL)
             runner.wait()
-    output = log_path.read_text(errors="replace")
+    output = log_path.read_text(errors="replace") if log_path.is_file() else "(log gone)"
     report.tracebacks = output.count("Traceback (most recent call last)")
     report.output_tail = output[-4000:]
     return report
@@ -226,8 +246,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="how long to post callbacks")
     parser.add_argument("--rate", type=float, default=2.0, help="callbacks per second")
     parser.add_argument("--drain-seconds", type=float, default=120.0)
+    parser.add_argument("--scratch", type=Path, default=None, help="parent of the copy")
     options = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="convoke-bench-embedded."))
+    scratch = Path(tempfile.mkdtemp(prefix="convoke-bench-embedded.", dir=options.scratch))
     try:
         checkout = project_copy(scratch / "convoke")
         print(
@@ -239,6 +260,7 @@ def main() -> None:
             seconds=options.minutes * 60,
             rate=options.rate,
             drain_seconds=options.drain_seconds,
+            progress_seconds=300.0,
         )
         print(report.summary())
         if not report.ok:

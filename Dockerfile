@@ -20,7 +20,7 @@ RUN uv sync --frozen --no-dev --no-install-project --no-cache --python python3
 COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput
 
-RUN useradd --system --home /app convoke && mkdir -p /app/var && chown convoke /app/var
+RUN useradd --system --home /app convoke && mkdir -p /app/var/prometheus && chown -R convoke /app/var
 USER convoke
 
 EXPOSE 8000

@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint format stack-check bench-callback bench-render bench-push bench-embedded clean
+.PHONY: install run test lint format stack-check bench-callback bench-render bench-push bench-hostile bench-embedded clean
 
 install: ## Install uv when missing, then the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -40,6 +40,9 @@ bench-embedded: install ## make run under steady callbacks for an hour: crashes,
 
 bench-push: install ## Webhook acks/s and p99, Google list calls per 1,000 notifications, renewal of 10,000 channels (BENCH_ARGS="--renew-channels 2000")
 	$(PYTHON) bench/push.py $(BENCH_ARGS)
+
+bench-hostile: install ## Worst callback latency and render time over the corpus, the hostile corpus and mutations (BENCH_ARGS="--mutations 300")
+	$(PYTHON) bench/hostile.py $(BENCH_ARGS)
 
 clean:
 	rm -rf var/celery var/mail .pytest_cache

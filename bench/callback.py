@@ -88,9 +88,8 @@ def _stamped(body: bytes, stamp: dt.datetime) -> bytes:
 def corpus_templates() -> list[Callback]:
     """The corpus files the callback accepts as a REQUEST, with their sender and recipient,
     kept only when a copy with a new DTSTAMP is accepted too."""
-    from calendars.ical import ICalendarError, parse_itip
+    from calendars.ical import ICalendarError, Method, parse_itip
     from scheduling.headers import CallbackHeaderError, address_parse
-    from scheduling.models import ItipMethod
     from scheduling.services import CallbackRejected, _itip_check
 
     templates = []
@@ -104,9 +103,9 @@ def corpus_templates() -> list[Callback]:
                 continue
             sender = address_parse(event.organizer.address, header="sender")
             recipient = address_parse(attendees[0], header="recipient")
-            _itip_check(itip, method=ItipMethod.REQUEST, sender=sender, recipient=recipient)
+            _itip_check(itip, method=Method.REQUEST, sender=sender, recipient=recipient)
             stamped = parse_itip(_stamped(body, dt.datetime(2030, 1, 1, tzinfo=dt.UTC)))
-            _itip_check(stamped, method=ItipMethod.REQUEST, sender=sender, recipient=recipient)
+            _itip_check(stamped, method=Method.REQUEST, sender=sender, recipient=recipient)
         except (ICalendarError, CallbackHeaderError, CallbackRejected, ValueError):
             continue
         templates.append(Callback(body=body, sender=sender, recipient=recipient))

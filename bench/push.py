@@ -381,12 +381,19 @@ def bench_coalescing(setup: Setup, stack: Stack, options: argparse.Namespace) ->
 
 
 def google_call_metrics() -> int:
-    from django.db.models import Sum
+    """The total of ``convoke_google_calls`` over every process, as ``/metrics`` shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-    from calendars.models import MetricCounter
+    from calendars.metrics import metrics_render
 
-    total = MetricCounter.objects.filter(name="convoke_google_calls").aggregate(n=Sum("value"))
-    return int(total["n"] or 0)
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(metrics_render().decode())
+            for sample in family.samples
+            if sample.name == "convoke_google_calls_total"
+        )
+    )
 
 
 def bench_renewal(setup: Setup, stack: Stack, options: argparse.Namespace) -> None:

@@ -28,8 +28,8 @@ from calendars.models import (
     Calendar,
     GoogleAccount,
     Provider,
+    PublishState,
     Schedule,
-    SyncState,
     TransitionSource,
     User,
 )
@@ -38,8 +38,8 @@ from calendars.services import (
     booking_cancel,
     booking_confirm,
     booking_deny,
-    booking_resync,
-    booking_sync_retry,
+    booking_publish_retry,
+    booking_republish,
 )
 
 admin.site.site_header = "Convoke operators' console"
@@ -53,12 +53,12 @@ BOOKING_PAGE_ACTIONS = (
     ("confirm", "Confirm"),
     ("deny", "Deny"),
     ("cancel", "Cancel booking"),
-    ("resync", "Resync with provider"),
+    ("republish", "Publish to its calendar again"),
 )
-SYNC_TONES: dict[str, str] = {
-    SyncState.PENDING: "wait",
-    SyncState.SYNCED: "ok",
-    SyncState.FAILED: "bad",
+PUBLISH_TONES: dict[str, str] = {
+    PublishState.PENDING: "wait",
+    PublishState.PUBLISHED: "ok",
+    PublishState.FAILED: "bad",
 }
 
 
@@ -177,18 +177,18 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         "title",
         "status_badge",
         "provider",
-        "sync_badge",
+        "publish_badge",
         "organizer",
         "attendee",
         "start_local",
         "calendar",
     )
-    list_filter = ("status", "sync_state", "calendar__provider")
+    list_filter = ("status", "publish_state", "calendar__provider")
     search_fields = ("title", "attendee_email", "attendee_name", "organizer__email", "ical_uid")
     date_hierarchy = "start"
     ordering = ("-start", "-pk")
     list_select_related = ("organizer", "calendar")
-    actions = ["confirm", "deny", "cancel", "resync", "provider_sync_retry"]
+    actions = ["confirm", "deny", "cancel", "republish", "publish_retry"]
     fieldsets = (
         (
             None,
@@ -210,8 +210,8 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
             "Calendar provider",
             {
                 "fields": (
-                    "sync_state",
-                    "sync_error",
+                    "publish_state",
+                    "publish_error",
                     "provider_status",
                     "google_event_id",
                     "ical_uid",
@@ -243,10 +243,10 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
     def provider(self, obj: Booking) -> str:
         return obj.calendar.get_provider_display()
 
-    @admin.display(description="sync", ordering="sync_state")
-    def sync_badge(self, obj: Booking) -> SafeString:
-        tone = SYNC_TONES.get(obj.sync_state, "info")
-        return badge(obj.get_sync_state_display(), tone, title=obj.sync_error)
+    @admin.display(description="published", ordering="publish_state")
+    def publish_badge(self, obj: Booking) -> SafeString:
+        tone = PUBLISH_TONES.get(obj.publish_state, "info")
+        return badge(obj.get_publish_state_display(), tone, title=obj.publish_error)
 
     @admin.display(description="attendee", ordering="attendee_name")
     def attendee(self, obj: Booking) -> str:
@@ -325,17 +325,19 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         return self._apply(request, queryset, "Cancelled", booking_cancel)
 
     @admin.action(
-        description="Resync the selected bookings with their provider", permissions=["change"]
+        description="Publish the selected bookings to their calendar again",
+        permissions=["change"],
     )
-    def resync(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
-        return self._apply(request, queryset, "Provider sync scheduled", booking_resync)
+    def republish(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
+        return self._apply(request, queryset, "Publish scheduled", booking_republish)
 
     @admin.action(
-        description="Retry the calendar sync of the selected bookings", permissions=["change"]
+        description="Retry publishing the selected bookings to their calendar",
+        permissions=["change"],
     )
-    def provider_sync_retry(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
-        count = booking_sync_retry(booking_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"Calendar sync scheduled again for {count} booking(s).")
+    def publish_retry(self, request: HttpRequest, queryset: QuerySet[Booking]) -> None:
+        count = booking_publish_retry(booking_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Publish scheduled again for {count} booking(s).")
 
 
 @admin.register(BookingTransition)

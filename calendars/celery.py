@@ -5,6 +5,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.beat import PersistentScheduler as CeleryPersistentScheduler
+from celery.signals import worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
 
@@ -23,3 +24,11 @@ class PersistentScheduler(CeleryPersistentScheduler):
     def setup_schedule(self) -> None:
         Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
         super().setup_schedule()
+
+
+@worker_process_shutdown.connect
+def _metrics_process_dead(**_: object) -> None:
+    """A Celery pool process is exiting: tell the metrics (calendars/metrics.py)."""
+    from calendars.metrics import metrics_process_dead
+
+    metrics_process_dead(pid=os.getpid())

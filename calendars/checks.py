@@ -1,4 +1,4 @@
-"""System checks for a La Suite deployment (DESIGN.md section 2).
+"""System checks for a La Suite deployment (docs/design.md section 2).
 
 ``manage.py check --deploy`` names what is wrong before the first invitation fails. Each
 problem has its own id; the message says what to set.

@@ -70,8 +70,17 @@ def child_environment(port: int) -> dict[str, str]:
     for name, value in development_defaults(port).items():
         environment.setdefault(name, value)
     environment.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
+    environment.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
+
+
+def metrics_folder_reset(folder: Path) -> None:
+    """Counters start from zero on each ``make run`` (prometheus_client's multiprocess mode
+    wants the folder emptied before the processes that write it start)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 def sample_curl(port: int) -> str:
@@ -89,6 +98,7 @@ def sample_curl(port: int) -> str:
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     environment = child_environment(port)
+    metrics_folder_reset(Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
     python = sys.executable
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=environment, check=True

@@ -1,6 +1,6 @@
 """The shared schema: users, calendars, schedules, Google accounts, bookings and transitions.
 
-Invariants are database constraints (STYLE.md rule 3). The one that spans two tables, "a
+Invariants are database constraints (docs/style.md rule 3). The one that spans two tables, "a
 schedule's calendar belongs to the schedule's owner", is enforced by a trigger installed in
 migration 0002 on both SQLite and PostgreSQL.
 """
@@ -193,9 +193,11 @@ class BookingStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class SyncState(models.TextChoices):
+class PublishState(models.TextChoices):
+    """Whether the booking's calendar reflects its status yet (Convoke to the provider)."""
+
     PENDING = "pending", "Pending"
-    SYNCED = "synced", "Synced"
+    PUBLISHED = "published", "Published"
     FAILED = "failed", "Failed"
 
 
@@ -209,7 +211,7 @@ class BookingQuerySet(models.QuerySet["Booking"]):
 
 
 class Booking(models.Model):
-    """A bookee's slot on a subscriber's calendar (DESIGN.md 1.3)."""
+    """A bookee's slot on a subscriber's calendar (docs/design.md 1.3)."""
 
     calendar = models.ForeignKey(Calendar, on_delete=models.PROTECT, related_name="bookings")
     schedule = models.ForeignKey(
@@ -239,14 +241,19 @@ class Booking(models.Model):
     sequence = models.PositiveIntegerField(default=0)
     # The bookee's latest answer to the invitation (iCalendar PARTSTAT), whoever relayed it.
     attendee_partstat = models.CharField(max_length=16, blank=True)
-    sync_state = models.CharField(
-        "provider sync state", max_length=16, choices=SyncState.choices, default=SyncState.PENDING
+    publish_state = models.CharField(
+        "calendar publish state",
+        max_length=16,
+        choices=PublishState.choices,
+        default=PublishState.PENDING,
     )
-    sync_error = models.CharField(max_length=500, blank=True)
-    # The status the calendar provider last reflected (blank: nothing written there yet), and
-    # a lease that lets one provider sync at a time write for this booking.
+    publish_error = models.CharField(max_length=500, blank=True)
+    # The status the calendar provider last reflected (blank: nothing written there yet), a
+    # lease that lets one publish at a time write for this booking, and when the publish sweep
+    # enqueues it again if it is still pending (its enqueue or retry was lost).
     provider_status = models.CharField(max_length=16, choices=BookingStatus.choices, blank=True)
-    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    publish_lease_until = models.DateTimeField(null=True, blank=True)
+    publish_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -266,7 +273,10 @@ class Booking(models.Model):
                 name="booking_google_event_unique_per_calendar",
             ),
         ]
-        indexes = [models.Index(fields=["calendar", "start"], name="booking_calendar_start")]
+        indexes = [
+            models.Index(fields=["calendar", "start"], name="booking_calendar_start"),
+            models.Index(fields=["publish_state", "publish_due_at"], name="booking_publish_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.start:%Y-%m-%d %H:%M})"
@@ -301,25 +311,3 @@ class BookingTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '∅'} → {self.to_status} ({self.source})"
-
-
-class MetricCounter(models.Model):
-    """A monotonically increasing counter shared by every process (web, worker, beat).
-
-    Prometheus' per-process counters would split across gunicorn and Celery processes and
-    containers; the database is the one place they all share (DESIGN.md section 4).
-    """
-
-    name = models.CharField(max_length=100)
-    # Labels as "key=value,key=value", sorted by key.
-    labels = models.CharField(max_length=300, blank=True)
-    value = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_unique"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name}{{{self.labels}}} {self.value}"

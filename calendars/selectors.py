@@ -1,4 +1,4 @@
-"""Reads on the shared schema for the bookings API and pages (STYLE.md rule 2).
+"""Reads on the shared schema for the bookings API and pages (docs/style.md rule 2).
 
 Every function that serves a subscriber takes the user and returns only that user's rows:
 another subscriber's booking is simply not found (the API answers 404, not 403).
@@ -7,7 +7,6 @@ another subscriber's booking is simply not found (the API answers 404, not 403).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
@@ -25,7 +24,7 @@ from calendars.models import (
 @dataclass(frozen=True)
 class BookingFilters:
     statuses: tuple[str, ...] = ()
-    sync_states: tuple[str, ...] = ()
+    publish_states: tuple[str, ...] = ()
     schedule_slug: str | None = None
     calendar_id: int | None = None
     start_after: dt.datetime | None = None
@@ -38,8 +37,8 @@ def booking_list(*, user: User, filters: BookingFilters | None = None) -> QueryS
     bookings = Booking.objects.filter(organizer=user).select_related("calendar", "schedule")
     if filters.statuses:
         bookings = bookings.filter(status__in=filters.statuses)
-    if filters.sync_states:
-        bookings = bookings.filter(sync_state__in=filters.sync_states)
+    if filters.publish_states:
+        bookings = bookings.filter(publish_state__in=filters.publish_states)
     if filters.schedule_slug:
         bookings = bookings.filter(schedule__slug=filters.schedule_slug)
     if filters.calendar_id is not None:
@@ -92,12 +91,3 @@ def google_account_list(*, user: User) -> QuerySet[GoogleAccount]:
 
 def google_account_get(*, user: User, account_id: int) -> GoogleAccount:
     return GoogleAccount.objects.get(owner=user, pk=account_id)
-
-
-def schedules_using(*, calendar_ids: Iterable[int]) -> set[int]:
-    """Which of these calendars are some schedule's calendar."""
-    return set(
-        Schedule.objects.filter(calendar_id__in=list(calendar_ids)).values_list(
-            "calendar_id", flat=True
-        )
-    )

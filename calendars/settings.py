@@ -1,13 +1,14 @@
 """Convoke settings.
 
-This is the only module that reads the environment (STYLE.md rule 7). Every variable of
-DESIGN.md section 2 is read here with a default that makes ``make run`` work on one machine.
+This is the only module that reads the environment (docs/style.md rule 7). Every variable of
+docs/design.md section 2 is read here with a default that makes ``make run`` work on one machine.
 With ``DEBUG`` false (production), start-up is refused unless ``SECRET_KEY``,
 ``CALDAV_INBOUND_API_KEY`` and ``FIELD_ENCRYPTION_KEY`` are set.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -122,7 +123,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 # SQLite is the embedded default; it is set up for several processes (web, worker, beat):
-# WAL journal, a busy timeout and IMMEDIATE transactions (DESIGN.md section 4).
+# WAL journal, a busy timeout and IMMEDIATE transactions (docs/design.md section 4).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'convoke.sqlite3'}")
 }
@@ -302,15 +303,15 @@ GOOGLE_API_BACKOFF_SECONDS: float = env.float("GOOGLE_API_BACKOFF_SECONDS", defa
 
 # --- Bookings ---------------------------------------------------------------------------------
 # Public booking requests per client address (DRF throttle rate), how long the subscriber's
-# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the provider sync
-# task retries (attempts, then the booking shows sync_state "failed" to operators).
+# Confirm/Deny links stay valid, how far ahead a slot may be booked, and how the publish
+# task retries (attempts, then the booking shows publish_state "failed" to operators).
 BOOKING_REQUEST_THROTTLE_RATE: str = env.str("BOOKING_REQUEST_THROTTLE_RATE", default="30/hour")
 BOOKING_DECISION_TOKEN_MAX_AGE_DAYS: int = env.int(
     "BOOKING_DECISION_TOKEN_MAX_AGE_DAYS", default=30
 )
 BOOKING_MAX_DAYS_AHEAD: int = env.int("BOOKING_MAX_DAYS_AHEAD", default=366)
-BOOKING_SYNC_MAX_RETRIES: int = env.int("BOOKING_SYNC_MAX_RETRIES", default=8)
-BOOKING_SYNC_BACKOFF_SECONDS: float = env.float("BOOKING_SYNC_BACKOFF_SECONDS", default=30.0)
+BOOKING_PUBLISH_MAX_RETRIES: int = env.int("BOOKING_PUBLISH_MAX_RETRIES", default=8)
+BOOKING_PUBLISH_BACKOFF_SECONDS: float = env.float("BOOKING_PUBLISH_BACKOFF_SECONDS", default=30.0)
 CALDAV_TIMEOUT_SECONDS: float = env.float("CALDAV_TIMEOUT_SECONDS", default=20.0)
 # Push notifications (gcal_push): the lifetime asked for new watch channels (Google may grant
 # less), and how often every watched calendar is synced anyway, since Google drops some
@@ -352,6 +353,37 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Time limits (docs/design.md 1.5): no task holds a worker past them. At the soft limit the task
+# gets SoftTimeLimitExceeded (a render that reaches it is dead-lettered as permanent); at the
+# hard limit the worker process running it is replaced. Tasks that page through Google or
+# talk to the CalDAV server several times get the long limit.
+TASK_SOFT_TIME_LIMIT_SECONDS: float = env.float("TASK_SOFT_TIME_LIMIT_SECONDS", default=60.0)
+TASK_TIME_LIMIT_SECONDS: float = env.float("TASK_TIME_LIMIT_SECONDS", default=90.0)
+TASK_LONG_TIME_LIMIT_SECONDS: float = env.float("TASK_LONG_TIME_LIMIT_SECONDS", default=900.0)
+if not 0 < TASK_SOFT_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
+    raise ImproperlyConfigured(
+        "TASK_SOFT_TIME_LIMIT_SECONDS must be positive and below TASK_TIME_LIMIT_SECONDS."
+    )
+if TASK_LONG_TIME_LIMIT_SECONDS < TASK_TIME_LIMIT_SECONDS:
+    raise ImproperlyConfigured(
+        "TASK_LONG_TIME_LIMIT_SECONDS must be at least TASK_TIME_LIMIT_SECONDS."
+    )
+CELERY_TASK_SOFT_TIME_LIMIT = TASK_SOFT_TIME_LIMIT_SECONDS
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT_SECONDS
+CELERY_TASK_ANNOTATIONS: dict[str, dict[str, float]] = {
+    name: {
+        "soft_time_limit": TASK_LONG_TIME_LIMIT_SECONDS,
+        "time_limit": TASK_LONG_TIME_LIMIT_SECONDS + 60.0,
+    }
+    for name in (
+        "gcal_push.tasks.calendar_sync_task",
+        "gcal_push.tasks.channels_renew_task",
+        "gcal_push.tasks.calendars_reconcile_task",
+        "gcal_push.tasks.calendars_watch_task",
+        "calendars.tasks.booking_publish_task",
+        "invitations.tasks.inbound_reply_apply_task",
+    )
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Celery's file-backed scheduler, creating the schedule file's folder first (a fresh clone
 # on PostgreSQL and Redis has no var/).
@@ -361,10 +393,10 @@ CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
     "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
-# Refused callbacks are kept a day for the admin's index panel, then forgotten.
-CELERY_BEAT_SCHEDULE["scheduling-refused-callbacks-prune"] = {
-    "task": "scheduling.tasks.refused_callbacks_prune_task",
-    "schedule": 3600.0,
+# Bookings to publish whose enqueue or retry was lost (broker down, worker killed).
+CELERY_BEAT_SCHEDULE["calendars-bookings-publish-sweep"] = {
+    "task": "calendars.tasks.bookings_publish_sweep_task",
+    "schedule": DELIVERY_SWEEP_INTERVAL_SECONDS,
 }
 # Hourly renewal of watch channels expiring within 24 hours: the window spans many runs,
 # so a missed or failed run never lets a channel lapse.
@@ -403,6 +435,14 @@ SPECTACULAR_SETTINGS = {
 # --- Metrics and logging -------------------------------------------------------------------------
 # /metrics requires "Authorization: Bearer <METRICS_TOKEN>" when set, else answers loopback only.
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+# Counters live in per-process files in this folder (prometheus_client's multiprocess mode);
+# every web, worker and beat process of one installation must share it.
+PROMETHEUS_MULTIPROC_DIR: str = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "prometheus")
+)
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# prometheus_client reads the folder from the environment in each process that counts.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT: str = env.str("LOG_FORMAT", default="plain")
 LOGGING = {

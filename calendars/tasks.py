@@ -1,92 +1,107 @@
 """Celery tasks of the bookings: thin wrappers that take ids and call one service.
 
-Retries (STYLE.md rule 8): only named transient errors are retried, with exponential backoff,
-jitter and a cap; the tasks count attempts themselves (``max_retries=None``, so that Celery
-never gives up first and skips the recording); then the failure is recorded where operators
-see it (``Booking.sync_state`` ``failed`` with ``sync_error``, in the admin and the API).
-Nothing secret is passed in arguments: tasks load what they need.
+The services enqueue these tasks after their commit, so the tasks import the services in
+their bodies: the tasks module is the layer above.
+
+Retries (docs/style.md rule 8): only named transient errors are retried, under the
+``booking_publish`` retry policy (:mod:`calendars.retry`); the task counts attempts itself
+(``max_retries=None``, so that Celery never gives up first and skips the recording); then the
+failure is recorded where operators see it (``Booking.publish_state`` ``failed`` with
+``publish_error``, in the admin and the API). A retry that the broker loses is taken up by
+:func:`bookings_publish_sweep_task`. Nothing secret is passed in arguments.
+
+The bookings' emails are not sent from here: they are stored in the outbox with the change
+that causes them, and sent by :mod:`invitations.tasks`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import smtplib
 import traceback
 
 from celery import shared_task
-from django.conf import settings
 
-from calendars import booking_emails
-from calendars.booking_sync import (
-    BookingSyncFailed,
-    SyncOutcome,
-    booking_provider_sync,
-    booking_sync_failed_record,
-    booking_sync_retry_record,
-)
+from calendars import hooks
 from calendars.models import Booking
-from calendars.providers import ProviderError, ProviderNotConfigured, TransientProviderError
+from calendars.providers import (
+    ProviderError,
+    ProviderNotConfigured,
+    TransientProviderError,
+    google,
+)
+from calendars.retry import retry_policy
 
 logger = logging.getLogger(__name__)
 
-EMAIL_MAX_RETRIES = 5
-EMAIL_BACKOFF_SECONDS = 60.0
-BACKOFF_CAP_SECONDS = 3600.0
-
-
-def backoff_seconds(attempt: int, *, base: float, hint: float | None = None) -> float:
-    """``base * 2**attempt`` with full jitter in its upper half, capped; at least ``hint``."""
-    delay = min(BACKOFF_CAP_SECONDS, base * (2**attempt)) * random.uniform(0.5, 1.0)
-    return max(delay, hint or 0.0)
-
 
 @shared_task(
-    bind=True, name="calendars.tasks.booking_provider_sync_task", acks_late=True, max_retries=None
+    bind=True, name="calendars.tasks.booking_publish_task", acks_late=True, max_retries=None
 )
-def booking_provider_sync_task(self, booking_id: int) -> str:  # type: ignore[no-untyped-def]
-    """Make the booking's calendar reflect its status (see :mod:`calendars.booking_sync`)."""
-    attempt = self.request.retries or 0
+def booking_publish_task(self, booking_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Make the booking's calendar reflect its status (:mod:`calendars.services.publish`)."""
+    from calendars.services.publish import (
+        PublishOutcome,
+        booking_publish,
+        booking_publish_failed_record,
+        booking_publish_retry_record,
+    )
+
+    policy = retry_policy("booking_publish")
+    attempts = (self.request.retries or 0) + 1
     try:
-        outcome = booking_provider_sync(booking_id=booking_id)
+        outcome = booking_publish(booking_id=booking_id)
     except Booking.DoesNotExist:
         return "gone"
     except TransientProviderError as exc:
         reason = f"{exc.reason} ({type(exc).__name__})"
-        if attempt >= settings.BOOKING_SYNC_MAX_RETRIES:
-            booking_sync_failed_record(booking_id=booking_id, reason=f"gave up: {reason}")
+        if policy.exhausted(attempts=attempts):
+            booking_publish_failed_record(booking_id=booking_id, reason=f"gave up: {reason}")
             return "failed"
-        booking_sync_retry_record(booking_id=booking_id, reason=reason)
-        countdown = backoff_seconds(
-            attempt, base=settings.BOOKING_SYNC_BACKOFF_SECONDS, hint=exc.retry_after_seconds
-        )
+        countdown = policy.delay(failures=attempts, hint=exc.retry_after_seconds)
+        booking_publish_retry_record(booking_id=booking_id, reason=reason, delay_seconds=countdown)
         logger.info(
-            "booking sync retry booking=%s attempt=%d reason=%s", booking_id, attempt + 1, reason
+            "booking publish retry booking=%s attempt=%d reason=%s", booking_id, attempts, reason
         )
         raise self.retry(countdown=countdown, exc=exc) from exc
     except ProviderError as exc:
         _permanent_failure(booking_id=booking_id, exc=exc)
         return "failed"
     except Exception as exc:
-        # Task boundary (STYLE.md rule 12): a bug must not leave the booking "pending" for
+        # Task boundary (docs/style.md rule 12): a bug must not leave the booking "pending" for
         # ever. Only the type and place are kept: the text may quote an address.
         where = _where(exc)
         logger.error(
-            "booking sync crashed booking=%s error=%s at=%s", booking_id, type(exc).__name__, where
+            "booking publish crashed booking=%s error=%s at=%s",
+            booking_id,
+            type(exc).__name__,
+            where,
         )
-        booking_sync_failed_record(
+        booking_publish_failed_record(
             booking_id=booking_id, reason=f"internal error {type(exc).__name__} at {where}"
         )
         raise
-    if outcome is SyncOutcome.BUSY:
-        if attempt >= settings.BOOKING_SYNC_MAX_RETRIES:
-            booking_sync_failed_record(booking_id=booking_id, reason="gave up: sync kept busy")
+    if outcome is PublishOutcome.BUSY:
+        if policy.exhausted(attempts=attempts):
+            booking_publish_failed_record(
+                booking_id=booking_id, reason="gave up: publish kept busy"
+            )
             return "failed"
-        # Another worker is syncing this booking; it may have read the older status.
-        raise self.retry(
-            countdown=backoff_seconds(attempt, base=max(settings.BOOKING_SYNC_BACKOFF_SECONDS, 1))
+        # Another worker is publishing this booking; it may have read the older status.
+        countdown = max(policy.delay(failures=attempts), 1.0)
+        booking_publish_retry_record(
+            booking_id=booking_id, reason="another publish was running", delay_seconds=countdown
         )
+        raise self.retry(countdown=countdown)
     return str(outcome)
+
+
+@shared_task(name="calendars.tasks.bookings_publish_sweep_task", ignore_result=True)
+def bookings_publish_sweep_task() -> int:
+    """Periodic (Celery beat, with the delivery sweep): enqueue the publish of bookings whose
+    enqueue or retry was lost."""
+    from calendars.services.publish import bookings_publish_sweep
+
+    return len(bookings_publish_sweep())
 
 
 def _where(exc: BaseException) -> str:
@@ -98,93 +113,22 @@ def _where(exc: BaseException) -> str:
 
 
 def _permanent_failure(*, booking_id: int, exc: ProviderError) -> None:
-    from calendars.providers.google import AuthRevoked
+    from calendars.services.publish import booking_publish_failed_record
+    from calendars.services.publish_steps import BookingPublishFailed
 
-    if isinstance(exc, AuthRevoked):
-        from calendars.google_oauth import google_account_revoked_record
-
+    if isinstance(exc, google.AuthRevoked):
         account_id = (
             Booking.objects.filter(pk=booking_id)
             .values_list("calendar__google_account_id", flat=True)
             .first()
         )
         if account_id:
-            google_account_revoked_record(account_id=account_id)
+            hooks.google_grant_revoked(account_id=account_id)
         reason = "the Google account is disconnected (access revoked)"
     elif isinstance(exc, ProviderNotConfigured):
         reason = f"not configured: {exc}"
-    elif isinstance(exc, BookingSyncFailed):
+    elif isinstance(exc, BookingPublishFailed):
         reason = str(exc)
     else:
         reason = f"{exc.reason} ({type(exc).__name__})"
-    booking_sync_failed_record(booking_id=booking_id, reason=reason)
-
-
-def _transient_mail_error(exc: BaseException) -> bool:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    return isinstance(
-        exc,
-        smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | ConnectionError | TimeoutError,
-    )
-
-
-def _send_with_retry(task, ref: str, send) -> str:  # type: ignore[no-untyped-def]
-    attempt = task.request.retries or 0
-    try:
-        return str(send())
-    except (smtplib.SMTPException, OSError) as exc:
-        if not _transient_mail_error(exc) or attempt >= EMAIL_MAX_RETRIES:
-            logger.error("email failed %s error=%s", ref, type(exc).__name__)
-            return "failed"
-        logger.info("email retry %s attempt=%d error=%s", ref, attempt + 1, type(exc).__name__)
-        raise task.retry(
-            countdown=backoff_seconds(attempt, base=EMAIL_BACKOFF_SECONDS), exc=exc
-        ) from exc
-
-
-@shared_task(
-    bind=True,
-    name="calendars.tasks.booking_subscriber_email_task",
-    acks_late=True,
-    max_retries=None,
-)
-def booking_subscriber_email_task(self, booking_id: int, kind: str) -> str:  # type: ignore[no-untyped-def]
-    """The subscriber's email about a new booking: Confirm/Deny links, or an auto-confirm notice."""
-    return _send_with_retry(
-        self,
-        f"booking={booking_id} kind={kind}",
-        lambda: booking_emails.subscriber_email_send(booking_id=booking_id, kind=kind),
-    )
-
-
-@shared_task(
-    bind=True,
-    name="calendars.tasks.booking_invitation_email_task",
-    acks_late=True,
-    max_retries=None,
-)
-def booking_invitation_email_task(self, booking_id: int, method: str, sequence: int) -> str:  # type: ignore[no-untyped-def]
-    """Convoke's own iTIP email to the bookee, when no provider sends one."""
-    return _send_with_retry(
-        self,
-        f"booking={booking_id} method={method}",
-        lambda: booking_emails.invitation_email_send(
-            booking_id=booking_id, method=method, sequence=sequence
-        ),
-    )
-
-
-@shared_task(
-    bind=True,
-    name="calendars.tasks.google_account_revoked_email_task",
-    acks_late=True,
-    max_retries=None,
-)
-def google_account_revoked_email_task(self, account_id: int) -> str:  # type: ignore[no-untyped-def]
-    """Tell the subscriber that Google access was revoked and how to reconnect."""
-    return _send_with_retry(
-        self,
-        f"google_account={account_id}",
-        lambda: booking_emails.google_revoked_email_send(account_id=account_id),
-    )
+    booking_publish_failed_record(booking_id=booking_id, reason=reason)

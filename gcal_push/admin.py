@@ -18,7 +18,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from calendars.admin_display import OperatorTimeZoneMixin, ReadOnlyPagesMixin, badge, local_time
-from calendars.admin_panel import EXPIRY_WARNING, sync_failed_q
+from calendars.admin_panel import (
+    TimelineEntry,
+    panel_counts_register,
+    timeline_source_register,
+)
+from calendars.models import Booking, Provider
 from gcal_push.channels import ChannelRunSummary
 from gcal_push.models import (
     LIVE_CHANNEL_STATES,
@@ -27,6 +32,7 @@ from gcal_push.models import (
     GoogleCalendarSyncState,
 )
 from gcal_push.notifications import SyncRequest
+from gcal_push.selectors import EXPIRY_WARNING, google_attention_counts, sync_failed_q
 from gcal_push.services import calendar_resync, channel_renew_now, channel_teardown
 
 STATE_TONES: dict[str, str] = {
@@ -306,3 +312,48 @@ class GoogleCalendarSyncStateAdmin(
 
     def has_change_permission(self, request: object, obj: object = None) -> bool:
         return False
+
+
+# --- The console's index panel and booking timeline ---------------------------------------------
+
+
+def _google_timeline(booking: Booking) -> list[TimelineEntry]:
+    """The latest events of the booking's calendar's Google sync (its sync state keeps the
+    last of each kind, not a history); one query, none for a CalDAV calendar."""
+    if booking.calendar.provider != Provider.GOOGLE:
+        return []
+    state = GoogleCalendarSyncState.objects.filter(pk=booking.calendar_id).first()
+    if state is None:
+        return []
+    source = "Google Calendar"
+    entries: list[TimelineEntry] = []
+    if state.last_notification_at:
+        entries.append(
+            TimelineEntry(state.last_notification_at, "google", "last push notification", source)
+        )
+    if state.last_full_sync_at:
+        entries.append(TimelineEntry(state.last_full_sync_at, "google", "last full sync", source))
+    if state.last_synced_at:
+        entries.append(
+            TimelineEntry(state.last_synced_at, "google", "last successful sync", source, tone="ok")
+        )
+    if state.last_failure_at:
+        entries.append(
+            TimelineEntry(
+                state.last_failure_at,
+                "google",
+                "last failed sync",
+                source,
+                detail=f"{state.last_error} (failures: {state.failure_count})",
+                tone="bad",
+            )
+        )
+    if state.grant_revoked_at:
+        entries.append(
+            TimelineEntry(state.grant_revoked_at, "google", "access revoked", source, tone="bad")
+        )
+    return entries
+
+
+panel_counts_register("google", lambda now: google_attention_counts(now=now))
+timeline_source_register("google", _google_timeline)

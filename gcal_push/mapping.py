@@ -1,4 +1,4 @@
-"""What a changed Google event means for its booking (DESIGN.md 1.3, issue mapping).
+"""What a changed Google event means for its booking (docs/architecture.md, "bookings").
 
 - the bookee's ``responseStatus`` ``declined``: booking declined, the event deleted;
 - the bookee ``accepted`` (or ``tentative``): the answer recorded, no change of status;
@@ -14,28 +14,20 @@ locks the booking and is idempotent, so applying the same change twice changes n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from calendars import services as booking_services
+from calendars.ical import PartStat
 from calendars.models import Booking, BookingStatus, TransitionSource
 from calendars.providers import google
 
-
-class ResponseStatus(StrEnum):
-    """``attendees[].responseStatus`` (Calendar API v3, events resource)."""
-
-    NEEDS_ACTION = "needsAction"
-    DECLINED = "declined"
-    TENTATIVE = "tentative"
-    ACCEPTED = "accepted"
-
-
-EVENT_CANCELLED = "cancelled"
-
 # The bookee's answers that are recorded on the booking, as iCalendar PARTSTATs.
-_RECORDED_ANSWERS = {ResponseStatus.ACCEPTED: "ACCEPTED", ResponseStatus.TENTATIVE: "TENTATIVE"}
+_RECORDED_ANSWERS = {
+    google.ResponseStatus.ACCEPTED: PartStat.ACCEPTED,
+    google.ResponseStatus.TENTATIVE: PartStat.TENTATIVE,
+}
 
 
 @dataclass(frozen=True)
@@ -90,32 +82,28 @@ def booking_actions(*, booking: Booking, change: EventChange) -> list[BookingAct
     if change.cancelled:
         return [BookingAction.CANCEL]
     bookee = change.responses.get(booking.attendee_email.strip().lower(), "")
-    if bookee == ResponseStatus.DECLINED:
+    if bookee == google.ResponseStatus.DECLINED:
         return [BookingAction.BOOKEE_DECLINED]
-    if change.self_response == ResponseStatus.DECLINED:
+    if change.self_response == google.ResponseStatus.DECLINED:
         return [BookingAction.DENY]
     actions: list[BookingAction] = []
     if (
-        change.self_response == ResponseStatus.ACCEPTED
+        change.self_response == google.ResponseStatus.ACCEPTED
         and booking.status == BookingStatus.REQUESTED
     ):
         actions.append(BookingAction.CONFIRM)
-    partstat = _RECORDED_ANSWERS.get(ResponseStatus(bookee)) if _known(bookee) else None
+    partstat = _RECORDED_ANSWERS.get(google.ResponseStatus(bookee)) if _known(bookee) else None
     if partstat and booking.attendee_partstat != partstat:
         actions.append(
             BookingAction.RECORD_ACCEPTED
-            if partstat == "ACCEPTED"
+            if partstat == PartStat.ACCEPTED
             else BookingAction.RECORD_TENTATIVE
         )
     return actions
 
 
 def _known(value: str) -> bool:
-    return value in ResponseStatus.__members__.values()
-
-
-def actions_summary(actions: Iterable[BookingAction]) -> str:
-    return ",".join(actions) or "none"
+    return value in google.ResponseStatus.__members__.values()
 
 
 def booking_action_apply(*, booking: Booking, action: BookingAction) -> bool:
@@ -140,12 +128,12 @@ def booking_action_apply(*, booking: Booking, action: BookingAction) -> bool:
                 booking_id=booking.pk, source=source, detail=detail
             ).changed
         partstat = {
-            BookingAction.BOOKEE_DECLINED: "DECLINED",
-            BookingAction.RECORD_ACCEPTED: "ACCEPTED",
-            BookingAction.RECORD_TENTATIVE: "TENTATIVE",
+            BookingAction.BOOKEE_DECLINED: PartStat.DECLINED,
+            BookingAction.RECORD_ACCEPTED: PartStat.ACCEPTED,
+            BookingAction.RECORD_TENTATIVE: PartStat.TENTATIVE,
         }[action]
         # A declined answer declines through booking_deny, whose provider sync deletes the
-        # event (DESIGN.md 1.3).
+        # event.
         return booking_services.booking_attendee_answer_record(
             booking_id=booking.pk,
             attendee_email=booking.attendee_email,

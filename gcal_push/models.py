@@ -1,4 +1,4 @@
-"""Watch channels and the per-calendar sync state (DESIGN.md 1.4).
+"""Watch channels and the per-calendar sync state (docs/design.md 1.4).
 
 A Google calendar that is some schedule's calendar has a watch channel (``events.watch``):
 Google posts a notification to ``/webhooks/google-calendar/`` whenever anything on the
@@ -8,7 +8,7 @@ sync token, the dirty and pending flags, the leases that serialise work on one c
 lives in exactly one :class:`GoogleCalendarSyncState` row per calendar.
 
 Every guarantee that spans processes is a conditional ``UPDATE`` on that row or a row lock,
-never a check in Python (STYLE.md rule 3).
+never a check in Python (docs/style.md rule 3).
 """
 
 from __future__ import annotations

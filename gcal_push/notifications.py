@@ -29,8 +29,8 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
+from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.metrics import counter_increment
 from gcal_push.models import (
     CHANNEL_ID_MAX_LENGTH,
@@ -39,6 +39,7 @@ from gcal_push.models import (
     GoogleCalendarChannel,
     GoogleCalendarSyncState,
 )
+from gcal_push.tasks import calendar_sync_task
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +222,6 @@ def calendar_sync_request(
 def calendar_syncs_request(calendar_ids: Iterable[int]) -> int:
     """:func:`calendar_sync_request` for many calendars in a constant number of queries (the
     periodic reconciliation, new channels). Returns how many syncs were enqueued."""
-    from gcal_push.tasks import calendar_sync_task
-
     ids = list(calendar_ids)
     if not ids:
         return 0
@@ -237,21 +236,17 @@ def calendar_syncs_request(calendar_ids: Iterable[int]) -> int:
         )
     )
     for calendar_id in claimed:
-        calendar_sync_task.delay_on_commit(calendar_id)
+        enqueue_on_commit(calendar_sync_task, calendar_id)
     return len(claimed)
 
 
 def _enqueue_sync(*, calendar_id: int, claimed_at: dt.datetime) -> None:
-    from gcal_push.tasks import calendar_sync_task
-
     # A short delay lets the rest of a burst coalesce into this sync before it lists.
     countdown = settings.GOOGLE_SYNC_DEBOUNCE_SECONDS or None
     if transaction.get_connection().in_atomic_block:
-        calendar_sync_task.apply_async_on_commit((calendar_id,), countdown=countdown)
+        enqueue_on_commit(calendar_sync_task, calendar_id, countdown=countdown)
         return
-    try:
-        calendar_sync_task.apply_async((calendar_id,), countdown=countdown)
-    except (KombuError, OSError):
+    if not enqueue(calendar_sync_task, calendar_id, countdown=countdown):
         # The dirty mark stands (the periodic reconciliation will sync); give the claim
         # back so that the next notification tries to enqueue again.
         GoogleCalendarSyncState.objects.filter(

@@ -1,6 +1,6 @@
 """Reads of Google push: which calendars must be watched, which channels are due.
 
-DESIGN.md 1.4: a watch channel exists exactly for each connected Google calendar that is the
+docs/design.md 1.4: a watch channel exists exactly for each connected Google calendar that is the
 calendar of some active schedule.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -20,13 +20,17 @@ from gcal_push.models import (
     GoogleCalendarSyncState,
 )
 
+# The console highlights active channels that expire within this window.
+EXPIRY_WARNING = dt.timedelta(hours=24)
+
 # A channel left pending this long belongs to a run that died between storing the row and
 # storing the watch response.
 PENDING_STALE = dt.timedelta(minutes=10)
 
 
 def calendars_to_watch() -> QuerySet[Calendar]:
-    """Connected Google calendars with a usable grant that some active schedule uses."""
+    """Connected Google calendars with a usable grant that some active schedule uses: the one
+    definition of "calendars that must be watched", from which every channel is derived."""
     return Calendar.objects.filter(
         provider=Provider.GOOGLE,
         connected=True,
@@ -110,3 +114,27 @@ def channels_expiry_metrics() -> Iterable[Metric]:
     for label, _ in EXPIRY_WINDOWS:
         family.add_metric([label], counts[label])
     yield family
+
+
+def sync_failed_q(prefix: str = "") -> Q:
+    """Sync states whose latest sync attempt failed (no success since the failure)."""
+    return Q(**{f"{prefix}last_failure_at__isnull": False}) & (
+        Q(**{f"{prefix}last_synced_at__isnull": True})
+        | Q(**{f"{prefix}last_failure_at__gt": F(f"{prefix}last_synced_at")})
+    )
+
+
+def google_attention_counts(*, now: dt.datetime) -> dict[str, int]:
+    """For the console's index panel: active channels expired or expiring within
+    :data:`EXPIRY_WARNING`, and calendars whose last sync failed; two queries."""
+    channels = GoogleCalendarChannel.objects.filter(
+        state=ChannelState.ACTIVE, expiration__isnull=False
+    ).aggregate(
+        expired=Count("pk", filter=Q(expiration__lte=now)),
+        expiring=Count("pk", filter=Q(expiration__gt=now, expiration__lte=now + EXPIRY_WARNING)),
+    )
+    return {
+        "channels_expiring": channels["expiring"],
+        "channels_expired": channels["expired"],
+        "calendars_sync_failed": GoogleCalendarSyncState.objects.filter(sync_failed_q()).count(),
+    }

@@ -1,12 +1,14 @@
-"""Google push notifications: the entry points the rest of Convoke calls (DESIGN.md 1.4).
+"""Google push notifications: the entry points the rest of Convoke calls (docs/design.md 1.4).
 
-A watch channel exists exactly for each connected Google calendar that is some active
-schedule's calendar.
+A watch channel exists exactly for each calendar of :func:`gcal_push.selectors.calendars_to_watch`
+(connected Google calendars with a usable grant that some active schedule uses): the one
+definition, from which every channel is derived.
 
-* :func:`calendar_watch_start` / :func:`calendar_watch_stop`: called by the booking code when
-  a schedule's calendar changed (after the commit), or an account is being disconnected.
-  The first enqueues :func:`channel_create`; the second runs :func:`channel_teardown` at once,
-  while the grant still works.
+* :func:`calendars_watch_enqueue`: some calendars may have started or stopped being watched
+  (a schedule changed: the core's ``calendars_watch_changed`` hook; an account's calendar
+  list was refreshed). After the commit, a task runs :func:`calendars_watch_reconcile`:
+  their channels are created or stopped to match the selector. Never a Google call in the
+  caller's transaction or its commit hook.
 * :func:`channel_create`: a channel for one calendar, written ``pending`` before
   ``events.watch`` is called; its first sync takes the initial sync token with a full
   listing. Idempotent; a failure leaves no live channel behind.
@@ -15,7 +17,6 @@ schedule's calendar.
 * :func:`channels_maintain`: the hourly beat task's work: renewal, then cleanup and backfill.
 * :func:`calendars_reconcile`: the periodic sync of every watched calendar, since Google
   drops some notifications (guides/push).
-* :func:`calendar_grant_revoked`: the account's grant was revoked: tear down and mark.
 * :func:`channel_renew_now`, :func:`calendar_resync`: the operators' levers (admin actions).
 
 The batch engine is :mod:`gcal_push.channels`, the webhook's work :mod:`gcal_push.notifications`,
@@ -27,15 +28,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from calendars.batching import keyset_batches
+from calendars.enqueue import enqueue_on_commit
 from gcal_push import selectors
 from gcal_push.channels import (
     ChannelRunSummary,
     channels_backfill,
     channels_renew,
     channels_teardown,
-    grant_revoked_mark,
 )
 from gcal_push.notifications import SyncRequest, calendar_sync_request, calendar_syncs_request
+from gcal_push.tasks import calendars_watch_task
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +48,24 @@ RECONCILE_BATCH_SIZE = 500
 RENEW_NOW_WINDOW = dt.timedelta(days=3650)
 
 
-def calendar_watch_start(*, calendar_id: int) -> None:
-    """Make sure the calendar gets a watch channel, if it is one to watch (after commit)."""
-    from gcal_push.tasks import channel_create_task
+def calendars_watch_enqueue(*, calendar_ids: list[int]) -> None:
+    """After the caller's commit, re-derive the channels of these calendars
+    (:func:`calendars_watch_reconcile`, in a task). A lost enqueue is made up by the hourly
+    maintenance, which derives every channel from the same selector."""
+    ids = sorted(set(calendar_ids))
+    if ids:
+        enqueue_on_commit(calendars_watch_task, ids)
 
-    channel_create_task.delay_on_commit(calendar_id)
 
-
-def calendar_watch_stop(*, calendar_id: int) -> None:
-    """Stop the calendar's channels now, while the account's grant still works (only the
-    creator of a channel can stop it, and a disconnect revokes the grant right after).
-
-    The caller decided that the calendar is no longer to be watched. What could not be
-    stopped (a transient Google error) stays retiring and is retried by a task.
-    """
-    from gcal_push.tasks import channel_teardown_task
-
-    summary = channel_teardown(calendar_id=calendar_id)
-    if summary.busy or summary.transient_failures:
-        channel_teardown_task.delay_on_commit(calendar_id)
+def calendars_watch_reconcile(*, calendar_ids: list[int]) -> ChannelRunSummary:
+    """Make the channels of these calendars match :func:`selectors.calendars_to_watch`:
+    stop those of calendars no longer to watch, create the missing ones."""
+    summary = channels_teardown(calendar_ids=calendar_ids, concurrency=1)
+    summary.merge(channels_backfill(calendar_ids=calendar_ids, concurrency=1))
+    logger.info(
+        "google calendars watch reconciled calendars=%d %s", len(calendar_ids), summary.as_dict()
+    )
+    return summary
 
 
 def channel_create(*, calendar_id: int) -> ChannelRunSummary:
@@ -110,22 +112,8 @@ def calendars_reconcile(*, batch_size: int = RECONCILE_BATCH_SIZE) -> int:
     refuses to watch. Coalesces with pending syncs; constant queries per batch. Returns the
     number of syncs enqueued."""
     enqueued = 0
-    last_pk = 0
     candidates = selectors.calendars_to_reconcile()
-    while True:
-        batch = list(
-            candidates.filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        if not batch:
-            break
-        last_pk = batch[-1]
+    for batch in keyset_batches(candidates, batch_size=batch_size, fields=("pk",)):
         enqueued += calendar_syncs_request(batch)
     logger.info("google reconciliation syncs enqueued=%d", enqueued)
     return enqueued
-
-
-def calendar_grant_revoked(*, calendar_id: int) -> None:
-    """Google refused the account's refresh token: tear its channels down and mark it."""
-    grant_revoked_mark({calendar_id})

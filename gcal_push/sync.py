@@ -1,4 +1,4 @@
-"""Incremental sync of one Google calendar into its bookings (DESIGN.md 1.4).
+"""Incremental sync of one Google calendar into its bookings (docs/design.md 1.4).
 
 One sync at a time per calendar. Two mechanisms, both in the database:
 
@@ -38,11 +38,15 @@ from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from calendars.enqueue import enqueue_on_commit
 from calendars.metrics import counter_increment
-from calendars.models import Booking, Calendar, Provider, SyncState
+from calendars.models import Booking, Calendar, Provider, PublishState
 from calendars.providers import ProviderError, TransientProviderError, google
+from gcal_push.credentials import google_client
 from gcal_push.mapping import BookingAction, EventChange, booking_action_apply, booking_actions
 from gcal_push.models import GoogleCalendarSyncState
+from gcal_push.revocation import google_calendars_revoked
+from gcal_push.tasks import calendar_sync_task
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +184,7 @@ def calendar_sync(*, calendar_id: int) -> SyncReport:
         return report
     try:
         assert calendar.google_account is not None
-        client = google.GoogleCalendarClient.for_account(calendar.google_account)
+        client = google_client(calendar.google_account)
         debounce = settings.GOOGLE_SYNC_DEBOUNCE_SECONDS
         for _ in range(SYNC_MAX_ROUNDS):
             report.rounds += 1
@@ -199,9 +203,7 @@ def calendar_sync(*, calendar_id: int) -> SyncReport:
         GoogleCalendarSyncState.objects.filter(pk=calendar_id, sync_lease_owner=owner).update(
             sync_lease_owner="", sync_lease_expires_at=None, pending_since=timezone.now()
         )
-        from gcal_push.tasks import calendar_sync_task
-
-        calendar_sync_task.apply_async_on_commit((calendar_id,), countdown=debounce or None)
+        enqueue_on_commit(calendar_sync_task, calendar_id, countdown=debounce or None)
         report.outcome = SyncOutcome.REQUEUED
         return report
     except _LeaseLost:
@@ -210,10 +212,8 @@ def calendar_sync(*, calendar_id: int) -> SyncReport:
         report.outcome = SyncOutcome.BUSY
         return report
     except google.AuthRevoked:
-        from gcal_push.channels import grant_revoked_mark
-
         _lease_release_after_failure(calendar_id=calendar_id, owner=owner, reason="auth-revoked")
-        grant_revoked_mark({calendar_id})
+        google_calendars_revoked({calendar_id})
         counter_increment("convoke_google_syncs", outcome="revoked")
         report.outcome = SyncOutcome.REVOKED
         return report
@@ -380,7 +380,7 @@ def _reconcile_missing(*, calendar: Calendar, listing: _Listing) -> int:
     candidates = Booking.objects.active().filter(
         calendar_id=calendar.pk,
         google_event_id__isnull=False,
-        sync_state=SyncState.SYNCED,
+        publish_state=PublishState.PUBLISHED,
         end__gt=listing.window_start,
         updated_at__lt=listing.started_at,
     )

@@ -1,4 +1,4 @@
-"""``POST /webhooks/google-calendar/``: Google's push notifications (DESIGN.md 1.4).
+"""``POST /webhooks/google-calendar/``: Google's push notifications (docs/design.md 1.4).
 
 Translates the headers into a :class:`~gcal_push.notifications.Notification` and answers.
 The body is never read (Google sends none). Every verified or refused notification gets 200:

@@ -3,6 +3,7 @@ the email a delivery sends (rendered, never sent)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -24,9 +25,21 @@ from calendars.admin_display import (
     local_time,
     mask_address,
 )
-from calendars.admin_panel import DELIVERY_TONES
+from calendars.admin_panel import (
+    TimelineEntry,
+    panel_counts_register,
+    timeline_source_register,
+)
+from calendars.models import Booking
 from invitations.inbound import inbound_replies_retry
-from invitations.models import Delivery, DeliveryStatus, InboundReply, InboundReplyStatus
+from invitations.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    InboundReply,
+    InboundReplyStatus,
+)
+from invitations.notices import DeliveryNotNeeded
 from invitations.services import (
     RetryItem,
     deliveries_mark_dead,
@@ -81,11 +94,24 @@ def email_preview(*, delivery: Delivery) -> EmailPreview:
     )
 
 
+DELIVERY_TONES: dict[str, str] = {
+    DeliveryStatus.PENDING: "wait",
+    DeliveryStatus.SENDING: "wait",
+    DeliveryStatus.SENT: "ok",
+    DeliveryStatus.FAILED: "wait",
+    DeliveryStatus.DEAD: "bad",
+    DeliveryStatus.SKIPPED: "off",
+}
+UID_SHOWN_MAX = 40
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
+    """Every email Convoke sends: calendar messages and the bookings' notices alike."""
+
     list_display = (
         "id",
-        "message_link",
+        "about",
         "recipient_masked",
         "transport_code",
         "status_badge",
@@ -95,13 +121,19 @@ class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin)
         "created_at",
         "preview_link",
     )
-    list_filter = ("status", "transport", "message__method")
-    search_fields = ("message_id_header", "provider_message_id", "message__uid", "=recipient")
+    list_filter = ("status", "kind", "transport", "method")
+    search_fields = ("message_id_header", "provider_message_id", "uid", "=recipient")
     date_hierarchy = "created_at"
-    list_select_related = ("message",)
     readonly_fields = (
-        "message",
+        "kind",
+        "method",
+        "uid",
+        "recurrence_id",
+        "sequence",
+        "sender",
         "recipient",
+        "booking",
+        "google_account",
         "transport",
         "status",
         "attempts",
@@ -115,11 +147,12 @@ class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin)
         "updated_at",
         "preview_link",
     )
+    exclude = ("body", "dtstamp", "language", "time_zone")
     actions = ["retry_now", "mark_dead"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
-        # The message's body (up to 1 MiB) is not needed to list or show a delivery.
-        return super().get_queryset(request).defer("message__body")
+        # The calendar body (up to 1 MiB) is not needed to list or show a delivery.
+        return super().get_queryset(request).defer("body")
 
     def get_urls(self) -> list[URLPattern]:
         preview = path(
@@ -132,10 +165,19 @@ class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin)
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="message", ordering="message__received_at")
-    def message_link(self, obj: Delivery) -> SafeString:
-        url = reverse("admin:scheduling_schedulingmessage_change", args=[obj.message_id])
-        return format_html('<a href="{}">{} #{}</a>', url, obj.message.method, obj.message_id)
+    @admin.display(description="email", ordering="kind")
+    def about(self, obj: Delivery) -> SafeString:
+        """The method and event of a calendar message, the kind of a notice; with a link to
+        the booking it is about."""
+        if obj.kind == DeliveryKind.ITIP:
+            uid = obj.uid if len(obj.uid) <= UID_SHOWN_MAX else obj.uid[: UID_SHOWN_MAX - 1] + "…"
+            text = format_html("{} {}", obj.method, uid)
+        else:
+            text = format_html("{}", obj.get_kind_display())
+        if obj.booking_id is None:
+            return text
+        url = reverse("admin:calendars_booking_change", args=[obj.booking_id])
+        return format_html('{} (<a href="{}">booking #{}</a>)', text, url, obj.booking_id)
 
     @admin.display(description="recipient", ordering="recipient")
     def recipient_masked(self, obj: Delivery) -> str:
@@ -174,6 +216,8 @@ class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin)
             preview = email_preview(delivery=delivery)
         except ValueError:
             error = "The stored iCalendar message cannot be rendered into an email."
+        except DeliveryNotNeeded as exc:
+            error = f"This email is not needed any more: {exc.reason}."
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -221,12 +265,14 @@ INBOUND_TONES = {
     InboundReplyStatus.APPLIED: "ok",
     InboundReplyStatus.IGNORED: "off",
     InboundReplyStatus.FAILED: "bad",
+    InboundReplyStatus.REFUSED: "bad",
 }
 
 
 @admin.register(InboundReply)
 class InboundReplyAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
-    """Mail clients' own answers received by email: what was applied, ignored or failed."""
+    """Mail clients' own answers received by email: what was applied, ignored, failed or
+    refused as not believable (invitations.inbound_trust; the reason is in last_error)."""
 
     list_display = (
         "id",
@@ -281,3 +327,70 @@ class InboundReplyAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAd
     def apply_again(self, request: HttpRequest, queryset: QuerySet[InboundReply]) -> None:
         count = inbound_replies_retry(reply_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} failed repl(y/ies) queued to be applied again.")
+
+
+# --- The console's index panel and booking timeline ---------------------------------------------
+
+
+def _deliveries_counts(now: dt.datetime) -> dict[str, Any]:
+    by_status = dict(
+        Delivery.objects.filter(
+            status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.DEAD]
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {
+        "deliveries_pending": by_status.get(DeliveryStatus.PENDING, 0),
+        "deliveries_failed": by_status.get(DeliveryStatus.FAILED, 0),
+        "deliveries_dead": by_status.get(DeliveryStatus.DEAD, 0),
+    }
+
+
+def _deliveries_timeline(booking: Booking) -> list[TimelineEntry]:
+    """Every email about the booking: its own (subscriber's notices, the bookee's
+    invitations) and those of its UID relayed from the CalDAV server; one query."""
+    deliveries = (
+        Delivery.objects.filter(Q(booking=booking) | Q(uid=booking.ical_uid))
+        .only(
+            "pk",
+            "kind",
+            "method",
+            "recipient",
+            "transport",
+            "status",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "sent_at",
+        )
+        .order_by("created_at", "pk")
+    )
+    entries: list[TimelineEntry] = []
+    for delivery in deliveries:
+        what = (
+            f"{delivery.method} email"
+            if delivery.kind == DeliveryKind.ITIP
+            else delivery.get_kind_display().split(" (")[0].lower() + " email"
+        )
+        detail = f"{delivery.attempts} attempt(s) to {mask_address(delivery.recipient)}"
+        if delivery.last_error:
+            detail += f"; last error: {delivery.last_error}"
+        entries.append(
+            TimelineEntry(
+                at=delivery.sent_at or delivery.updated_at or delivery.created_at,
+                kind="delivery",
+                title=f"{what} {delivery.get_status_display().lower()}",
+                source=delivery.get_transport_display(),
+                detail=detail,
+                tone=DELIVERY_TONES.get(delivery.status, "info"),
+                link_url=reverse("admin:invitations_delivery_change", args=[delivery.pk]),
+            )
+        )
+    return entries
+
+
+panel_counts_register("deliveries", _deliveries_counts)
+timeline_source_register("deliveries", _deliveries_timeline)

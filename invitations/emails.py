@@ -1,8 +1,8 @@
-"""Invitation emails: from the raw iTIP body to a complete Django email (nothing is sent here).
+"""Every email's rendering, and the calendar messages' emails (nothing is sent here).
 
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
-method and SEQUENCE (DESIGN.md 1.1), renders the subject/txt/html triple of
+method and SEQUENCE (docs/design.md 1.1), renders the subject/txt/html triple of
 ``templates/emails/<kind>.*`` in the recipient's language and time zone, inlines the HTML's
 CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
 
@@ -22,19 +22,24 @@ from __future__ import annotations
 import email.message
 import logging
 import re
+import traceback
 import unicodedata
 import zoneinfo
 from email.headerregistry import Address
 from email.utils import parseaddr
 from functools import cache
+from typing import Any
 
 import css_inline
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import DatabaseError
 from django.db.models import Q
 from django.template.loader import render_to_string
 
 from calendars.ical import (
+    BudgetExceeded,
     Event,
     ICalendarError,
     ITipMessage,
@@ -43,6 +48,7 @@ from calendars.ical import (
     clean_address,
     parse_itip,
 )
+from calendars.models import User
 from calendars.translations import resolve_language
 from invitations.rendering.context import (
     CONTROL_CHARACTERS,
@@ -63,14 +69,36 @@ __all__ = [
     "ATTACHMENT_FILENAME",
     "DESCRIPTION_MAX_CHARS",
     "EmailKind",
+    "EmailNotRenderable",
     "RsvpAction",
     "email_build",
     "email_kind",
+    "email_render",
     "rsvp_links",
 ]
 
 ATTACHMENT_FILENAME = "invite.ics"
 SUBJECT_MAX_CHARS = 200
+
+
+class EmailNotRenderable(ValueError):
+    """The email cannot be built from this message, and trying again cannot change that.
+
+    ``reason`` is for operators (the delivery's dead letter): it says what is wrong with the
+    message, never quoting an address or the data itself.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame: enough to find a bug, free of personal data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"
 
 
 def email_build(
@@ -91,11 +119,63 @@ def email_build(
     becomes the Message-ID header (the caller keeps it stable across retries). Without
     ``language``/``time_zone``, the recipient's stored preferences are used, else the
     organizer's, else English and the event's own zone. ``previous_body`` (the earlier
-    version of the event, when known) lets an update say what changed.
+    version of the event, when known) lets an update say what changed; when it cannot be
+    read or compared, the email is built without the list of changes.
 
-    Raises :class:`~calendars.ical.ICalendarError` when ``body`` cannot be parsed and
-    ``ValueError`` for a method other than REQUEST, REPLY or CANCEL or an unusable address.
+    Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
+    fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
+    than REQUEST, REPLY or CANCEL, an unusable address, or any other failure of rendering
+    (docs/design.md 1.5: the body was written by someone else). A database error is raised as is.
     """
+    try:
+        return _email_build(
+            body=body,
+            method=method,
+            sender=sender,
+            recipient=recipient,
+            message_id=message_id,
+            language=language,
+            time_zone=time_zone,
+            previous_body=previous_body,
+        )
+    except EmailNotRenderable:
+        raise
+    except DatabaseError:
+        raise  # the recipient's preferences could not be read: that can get better
+    except BudgetExceeded as exc:
+        raise EmailNotRenderable(
+            f"the event asks for more than Convoke computes ({exc.limit}): {exc}"
+        ) from exc
+    except ICalendarError as exc:
+        raise EmailNotRenderable(f"the iCalendar body cannot be read: {exc}") from exc
+    except SoftTimeLimitExceeded as exc:
+        raise EmailNotRenderable(
+            "rendering took longer than the worker's time limit "
+            "(the event is too expensive to render)"
+        ) from exc
+    except ValueError as exc:
+        raise EmailNotRenderable(str(exc)) from exc
+    except Exception as exc:
+        # The boundary of rendering untrusted data (docs/style.md rule 12 allows a broad catch only
+        # at a boundary; this is one): whatever else fails here fails again on every retry, so
+        # it is permanent. Only its type and place are kept; its text may quote the data.
+        logger.error("email not renderable error=%s at=%s", type(exc).__name__, _where(exc))
+        raise EmailNotRenderable(
+            f"rendering failed ({type(exc).__name__} at {_where(exc)})"
+        ) from exc
+
+
+def _email_build(
+    *,
+    body: bytes,
+    method: str,
+    sender: str,
+    recipient: str,
+    message_id: str,
+    language: str | None,
+    time_zone: str | None,
+    previous_body: bytes | None,
+) -> EmailMultiAlternatives:
     itip_method = _method(method)
     message = parse_itip(body)
     sender_address = _address(sender, "sender")
@@ -126,12 +206,7 @@ def email_build(
         prefs=prefs,
         previous=previous,
     )
-    subject = _header_text(
-        render_to_string(f"emails/{kind.value}.subject.txt", context), SUBJECT_MAX_CHARS
-    )
-    context["subject"] = subject
-    text = _tidy_text(render_to_string(f"emails/{kind.value}.txt", context))
-    html = _inliner().inline(render_to_string(f"emails/{kind.value}.html", context))
+    subject, text, html = email_render(template=kind.value, context=context)
 
     # The display name is the person's CN only: an address shown as a name looks forged.
     if itip_method is Method.REPLY:
@@ -149,6 +224,22 @@ def email_build(
     mail.attach_alternative(html, "text/html")
     mail.attach(_calendar_part(message, itip_method))
     return mail
+
+
+def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of ``templates/emails/<template>.{subject.txt,txt,html}``.
+
+    The one renderer of every email (calendar messages and booking notices alike): the
+    subject is one capped line without control characters, the text is tidied, and the
+    HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
+    """
+    subject = _header_text(
+        render_to_string(f"emails/{template}.subject.txt", context), SUBJECT_MAX_CHARS
+    )
+    context = {**context, "subject": subject}
+    text = _tidy_text(render_to_string(f"emails/{template}.txt", context))
+    html = _inliner().inline(render_to_string(f"emails/{template}.html", context))
+    return subject, text, html
 
 
 # --- Inputs -----------------------------------------------------------------------------------
@@ -186,6 +277,9 @@ def _address_or_none(value: str) -> str | None:
 
 
 def _previous_event(previous_body: bytes | None, event: Event) -> Event | None:
+    """The same event (or occurrence) in the previous version, when that version can be read
+    within the budgets. A previous version that cannot (one that was dead-lettered, say) never
+    stops this one: the email is then built without the list of changes."""
     if previous_body is None:
         return None
     try:
@@ -216,8 +310,6 @@ def _preferences(
     zone = time_zone if time_zone and _valid_zone(time_zone) else None
     chosen_language = resolve_language(language) if language else None
     if chosen_language is None or zone is None:
-        from calendars.models import User
-
         users = {
             user.email.lower(): user
             for user in User.objects.filter(

@@ -14,7 +14,10 @@ message to the ``anymail.signals.inbound`` signal, the library's integration poi
 - takes every ``text/calendar`` (or ``application/ics``) part; an email without one, or whose
   parts are not REPLYs, is ignored with a log line;
 - verifies each REPLY: one organizer, one UID, and exactly one replying attendee, whose
-  address is the email's From address (whole, case-insensitive);
+  address is the email's From address (whole, case-insensitive); then whether it can be
+  believed (:mod:`invitations.inbound_trust`: the provider's SPF/DKIM/DMARC verdict, an
+  invitation Convoke delivered to that address, a SEQUENCE not older than it); a REPLY that
+  cannot is stored ``refused`` with the reason and never applied;
 - stores it as an :class:`~invitations.models.InboundReply` (once: a replayed webhook adds
   nothing) and enqueues its application after the commit.
 
@@ -32,7 +35,6 @@ import hashlib
 import logging
 from email.message import Message
 from email.utils import getaddresses
-from functools import partial
 from typing import Any
 
 import requests
@@ -44,17 +46,24 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.ical import ICalendarError, Method, clean_address, parse_itip, recurrence_key
 from calendars.models import TransitionSource
+from invitations.answers import RsvpAction
+from invitations.inbound_trust import (
+    ReplyRefused,
+    inbound_authentication_check,
+    inbound_reply_trust_check,
+)
 from invitations.models import InboundReply, InboundReplyStatus
 from invitations.rsvp import (
-    ANSWERS,
     RsvpEventGone,
     RsvpEventOver,
     RsvpNotAttendee,
     RsvpUnavailable,
     rsvp_answer_record,
 )
+from invitations.tasks import inbound_reply_apply_task
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +156,11 @@ def inbound_message_receive(*, message: Message) -> list[int]:
     if sender is None:
         _ignored("no-single-from-address")
         return []
+    try:
+        inbound_authentication_check(message=message)
+        distrusted = ""
+    except ReplyRefused as exc:
+        distrusted = exc.reason
     stored: list[int] = []
     for part in parts[:MAX_CALENDAR_PARTS]:
         payload = part.get_payload(decode=True)
@@ -171,12 +185,22 @@ def inbound_message_receive(*, message: Message) -> list[int]:
         if len(organizers) != 1 or len(uids) != 1:
             _ignored("not-one-organizer-and-one-event")
             continue
+        uid = uids.pop()
+        refused = distrusted
+        if not refused:
+            try:
+                inbound_reply_trust_check(
+                    uid=uid, attendee=sender, sequence=max(e.sequence for e in itip.events)
+                )
+            except ReplyRefused as exc:
+                refused = exc.reason
         reply_id = _reply_store(
             body=body,
             attendee=sender,
             organizer=organizers.pop(),
-            uid=uids.pop(),
+            uid=uid,
             dtstamp=_aware(itip.primary.dtstamp),
+            refused=refused,
         )
         if reply_id is not None:
             stored.append(reply_id)
@@ -184,10 +208,15 @@ def inbound_message_receive(*, message: Message) -> list[int]:
 
 
 def _reply_store(
-    *, body: bytes, attendee: str, organizer: str, uid: str, dtstamp: dt.datetime | None
+    *,
+    body: bytes,
+    attendee: str,
+    organizer: str,
+    uid: str,
+    dtstamp: dt.datetime | None,
+    refused: str = "",
 ) -> int | None:
-    from invitations.tasks import inbound_reply_apply_task
-
+    """Store a REPLY; enqueue its application, or keep it ``refused`` with the reason."""
     digest = hashlib.sha256(body).hexdigest()
     try:
         with transaction.atomic():
@@ -198,12 +227,18 @@ def _reply_store(
                 organizer=organizer,
                 uid=uid[:1024],
                 dtstamp=dtstamp,
+                status=InboundReplyStatus.REFUSED if refused else InboundReplyStatus.PENDING,
+                last_error=refused[:ERROR_MAX],
             )
-            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply.pk), robust=True)
+            if not refused:
+                enqueue_on_commit(inbound_reply_apply_task, reply.pk)
     except IntegrityError:
         logger.info("inbound reply duplicate ignored")
         return None
-    logger.info("inbound reply stored reply=%s", reply.pk)
+    if refused:
+        logger.warning("inbound reply refused reply=%s reason=%s", reply.pk, refused)
+    else:
+        logger.info("inbound reply stored reply=%s", reply.pk)
     return reply.pk
 
 
@@ -241,12 +276,11 @@ def inbound_reply_apply(*, reply_id: int) -> str:
     except ICalendarError:
         _finish(reply_id, InboundReplyStatus.IGNORED, "unreadable")
         return InboundReplyStatus.IGNORED
-    answers = set(ANSWERS.values())
     applied = 0
     for event in itip.events:
         entry = event.attendee(reply.attendee)
-        partstat = next((p for p in answers if entry and str(entry.partstat) == p.value), None)
-        if partstat is None:
+        action = RsvpAction.of(entry.partstat) if entry is not None else None
+        if action is None:
             logger.info("inbound reply part skipped reply=%s reason=unsupported-partstat", reply_id)
             continue
         try:
@@ -257,7 +291,7 @@ def inbound_reply_apply(*, reply_id: int) -> str:
                 recurrence_id=recurrence_key(event.recurrence_id)
                 if event.recurrence_id is not None
                 else None,
-                partstat=partstat,
+                partstat=action.partstat,
                 source=TransitionSource.CALDAV_REPLY,
                 notify_organizer=False,
             )
@@ -305,8 +339,6 @@ def inbound_replies_sweep(
     :data:`INBOUND_LOST_AFTER`; taking it touches it, so a slow queue is not flooded with
     copies. Applying a reply is idempotent, so a copy that does run changes nothing.
     """
-    from invitations.tasks import inbound_reply_apply_task
-
     now = now or timezone.now()
     lost = list(
         InboundReply.objects.filter(
@@ -320,7 +352,8 @@ def inbound_replies_sweep(
     if lost:
         InboundReply.objects.filter(pk__in=lost).update(updated_at=now)
         for reply_id in lost:
-            inbound_reply_apply_task.delay(reply_id)
+            if not enqueue(inbound_reply_apply_task, reply_id):
+                break  # the broker is down; the next sweep tries again
         logger.warning("inbound replies enqueued again by the sweep count=%d", len(lost))
     return lost
 
@@ -328,8 +361,6 @@ def inbound_replies_sweep(
 def inbound_replies_retry(*, reply_ids: list[int]) -> int:
     """Operators: apply failed REPLYs again (after a long CalDAV outage). Each goes back to
     pending with its attempts reset and is enqueued after the commit; returns how many."""
-    from invitations.tasks import inbound_reply_apply_task
-
     with transaction.atomic():
         ids = list(
             InboundReply.objects.filter(
@@ -340,6 +371,6 @@ def inbound_replies_retry(*, reply_ids: list[int]) -> int:
             status=InboundReplyStatus.PENDING, attempts=0, last_error="", updated_at=timezone.now()
         )
         for reply_id in ids:
-            transaction.on_commit(partial(inbound_reply_apply_task.delay, reply_id), robust=True)
+            enqueue_on_commit(inbound_reply_apply_task, reply_id)
     logger.info("inbound replies retried by an operator count=%d", len(ids))
     return len(ids)

@@ -1,14 +1,40 @@
-"""Deliveries: one email to send for one scheduling message and one recipient.
+"""The outbox: one row per email Convoke sends, whatever the email is about.
+
+A :class:`Delivery` carries everything needed to build its email (docs/architecture.md,
+"the outbox"): its kind, the sender and recipient, and for calendar messages the iTIP
+method and body; a booking email names its booking, the revoked-grant email its Google
+account, and is rendered from them when it is sent. It never refers to how its content
+arrived: the scheduling callback, the RSVP page and the bookings all create deliveries
+through :func:`invitations.services.delivery_create`.
 
 A delivery moves ``pending -> sending -> sent``; a transient failure moves it to ``failed``
 with a ``next_attempt_at`` (the periodic sweep re-enqueues it when due), a permanent one or
-the last allowed attempt to ``dead`` where an operator sees and retries it. The move to
-``sending`` is a conditional UPDATE, so two workers never send one delivery twice.
+the last allowed attempt to ``dead`` where an operator sees and retries it, and an email
+whose reason went away before it left (a booking decided meanwhile) to ``skipped``. The
+move to ``sending`` is a conditional UPDATE, so two workers never send one delivery twice.
 """
 
 from __future__ import annotations
 
 from django.db import models
+
+from calendars.ical import ITIP_EMAIL_METHODS
+
+
+class DeliveryKind(models.TextChoices):
+    """What the email is: a calendar message rendered from its iTIP body, or one of the
+    bookings' notices rendered from the booking or account it names."""
+
+    ITIP = "itip", "Calendar message (iTIP)"
+    BOOKING_REQUEST = "booking_request", "New booking request (to the subscriber)"
+    BOOKING_AUTO_CONFIRMED = "booking_auto_confirmed", "Booking confirmed (to the subscriber)"
+    GOOGLE_REVOKED = "google_revoked", "Google access revoked (to the subscriber)"
+
+
+# The kinds rendered from a booking, and the one rendered from a Google account.
+BOOKING_NOTICE_KINDS = (DeliveryKind.BOOKING_REQUEST, DeliveryKind.BOOKING_AUTO_CONFIRMED)
+
+ITIP_METHOD_CHOICES = [(method.value, method.value.title()) for method in ITIP_EMAIL_METHODS]
 
 
 class DeliveryTransport(models.TextChoices):
@@ -31,6 +57,7 @@ class DeliveryStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed, will retry"
     DEAD = "dead", "Dead"
+    SKIPPED = "skipped", "Not needed any more"
 
 
 # Statuses a worker may claim for sending.
@@ -43,10 +70,37 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
 
 
 class Delivery(models.Model):
-    message = models.ForeignKey(
-        "scheduling.SchedulingMessage", on_delete=models.CASCADE, related_name="deliveries"
+    kind = models.CharField(max_length=32, choices=DeliveryKind.choices, default=DeliveryKind.ITIP)
+    sender = models.EmailField(
+        max_length=254, help_text="On whose behalf it is sent (the iTIP sender)."
     )
     recipient = models.EmailField(max_length=254)
+    # The calendar message (kind itip): what the worker renders, exactly as received or built.
+    method = models.CharField("iTIP method", max_length=8, choices=ITIP_METHOD_CHOICES, blank=True)
+    body = models.BinaryField("iCalendar body", null=True, blank=True)
+    uid = models.CharField("UID", max_length=1024, blank=True)
+    recurrence_id = models.CharField(
+        "RECURRENCE-ID", max_length=64, blank=True, help_text="ISO 8601, empty for the series."
+    )
+    sequence = models.PositiveIntegerField("SEQUENCE", default=0)
+    dtstamp = models.DateTimeField("DTSTAMP", null=True, blank=True)
+    # The recipient's language and time zone when the sender knows them (else looked up).
+    language = models.CharField(max_length=8, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    booking = models.ForeignKey(
+        "calendars.Booking",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
+    google_account = models.ForeignKey(
+        "calendars.GoogleAccount",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+    )
     transport = models.CharField(max_length=16, choices=DeliveryTransport.choices)
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
@@ -73,9 +127,6 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["message", "recipient"], name="delivery_one_per_message_recipient"
-            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"
             ),
@@ -83,9 +134,20 @@ class Delivery(models.Model):
                 condition=models.Q(transport__in=DeliveryTransport.values),
                 name="delivery_transport_valid",
             ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=DeliveryKind.values), name="delivery_kind_valid"
+            ),
+            # A calendar message carries what the worker renders: its method and body.
+            models.CheckConstraint(
+                condition=~models.Q(kind=DeliveryKind.ITIP)
+                | models.Q(method__in=[value for value, _label in ITIP_METHOD_CHOICES])
+                & models.Q(body__isnull=False),
+                name="delivery_itip_has_method_and_body",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_due"),
+            models.Index(fields=["uid", "recipient"], name="delivery_uid_recipient"),
         ]
 
     def __str__(self) -> str:
@@ -97,6 +159,7 @@ class InboundReplyStatus(models.TextChoices):
     APPLIED = "applied", "Applied"
     IGNORED = "ignored", "Ignored"
     FAILED = "failed", "Failed"
+    REFUSED = "refused", "Refused (not believed)"
 
 
 class InboundReply(models.Model):

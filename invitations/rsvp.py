@@ -1,6 +1,6 @@
 """RSVP: an invitee's answer, recorded on the organizer's event on the CalDAV server.
 
-DESIGN.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
+docs/design.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
 through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`:
 
 1. the event is found by UID among the organizer's calendars and its stored copy read
@@ -15,9 +15,11 @@ through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answ
    carries it;
 5. a :class:`~calendars.models.Booking` with this UID gets the answer
    (:func:`calendars.services.booking_attendee_answer_record`);
-6. when the CalDAV server does not schedule (``CALDAV_SERVER_SCHEDULES`` false), the iTIP
-   REPLY is built here and handed to the durable delivery pipeline
-   (:func:`scheduling.services.scheduling_message_receive`), which emails the organizer.
+6. when the CalDAV server does not schedule (``CALDAV_SERVER_SCHEDULES`` false), Convoke's
+   own iTIP REPLY is built here and stored in the outbox
+   (:func:`invitations.services.delivery_create`), which emails the organizer. It is our own
+   message: it goes straight to the outbox, never back through the callback's checks, and
+   the booking hears of the answer once (step 5).
 
 A booking kept on a Google calendar (Convoke invited the bookee itself because
 ``GOOGLE_INVITE_ENABLED`` is off) has no copy on the CalDAV server: its event is the one Convoke
@@ -39,30 +41,23 @@ from django.utils import timezone
 
 from calendars.ical import (
     Event,
+    EventStatus,
     ICalendarError,
     NotAnAttendee,
     OccurrenceNotFound,
     PartStat,
     attendee_partstat_set,
-    booking_event_build,
     clean_address,
     occurrence_event,
     parse_itip,
-    reply_build,
 )
-from calendars.models import Booking, BookingStatus, Provider, TransitionSource, User
+from calendars.models import Booking, Provider, TransitionSource, User
 from calendars.providers import ProviderError, ProviderNotConfigured, caldav
-from calendars.services import booking_attendee_answer_record
+from calendars.services import booking_attendee_answer_record, booking_event_body
 from invitations.rendering.occurrences import last_end
+from invitations.services.replies import organizer_reply_store
 
 logger = logging.getLogger(__name__)
-
-# The answers a person can give (RFC 5546 section 3.2.3): the ``action`` of an RSVP link.
-ANSWERS: dict[str, PartStat] = {
-    "accepted": PartStat.ACCEPTED,
-    "tentative": PartStat.TENTATIVE,
-    "declined": PartStat.DECLINED,
-}
 
 
 class RsvpError(Exception):
@@ -103,13 +98,13 @@ class RsvpEvent:
 
 @dataclasses.dataclass(frozen=True)
 class RsvpOutcome:
-    """``changed``: the server's copy was written; ``reply_message_id``: the stored REPLY
-    Convoke sends the organizer (None when the server schedules or nothing changed)."""
+    """``changed``: the server's copy was written; ``reply_delivery_id``: the delivery of the
+    REPLY Convoke sends the organizer (None when the server schedules or nothing changed)."""
 
     event: RsvpEvent
     partstat: PartStat
     changed: bool
-    reply_message_id: int | None = None
+    reply_delivery_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +156,9 @@ def _event_checked(
         # Another organizer's event copied into this calendar (this user is one of its
         # attendees): not the event the link was made for.
         raise RsvpEventGone("the event in this calendar has another organizer")
-    if event.status == "CANCELLED" or (message.master and message.master.status == "CANCELLED"):
+    if event.status == EventStatus.CANCELLED or (
+        message.master and message.master.status == EventStatus.CANCELLED
+    ):
         raise RsvpEventGone("the event is cancelled")
     attendee_entry = event.attendee(attendee)
     if attendee_entry is None:
@@ -338,7 +335,7 @@ def rsvp_answer_record(
     _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
     reply_id = None
     if result.changed and notify_organizer and not settings.CALDAV_SERVER_SCHEDULES:
-        reply_id = _reply_send(
+        reply_id = organizer_reply_store(
             data=result.after.data,
             uid=uid,
             organizer=organizer,
@@ -355,14 +352,14 @@ def rsvp_answer_record(
         result.attempts,
     )
     return RsvpOutcome(
-        event=stored, partstat=answer, changed=result.changed, reply_message_id=reply_id
+        event=stored, partstat=answer, changed=result.changed, reply_delivery_id=reply_id
     )
 
 
 def _booking_answer(
     *, uid: str, attendee: str, partstat: PartStat, source: TransitionSource
 ) -> bool:
-    """DESIGN.md 1.3: the bookee's answer reaches the booking (declined: the booking is).
+    """docs/design.md 1.3: the bookee's answer reaches the booking (declined: the booking is).
     Returns whether the booking recorded something new."""
     booking_id = Booking.objects.filter(ical_uid=uid).values_list("pk", flat=True).first()
     if booking_id is None:
@@ -372,12 +369,6 @@ def _booking_answer(
     )
     logger.info("rsvp answer for a booking booking=%s recorded=%s", booking_id, recorded)
     return recorded
-
-
-_BOOKING_EVENT_STATUS = {
-    BookingStatus.REQUESTED: "TENTATIVE",
-    BookingStatus.BOOKED: "CONFIRMED",
-}
 
 
 def _google_booking_copy(uid: str) -> bytes | None:
@@ -391,64 +382,4 @@ def _google_booking_copy(uid: str) -> bytes | None:
     )
     if booking is None:
         return None
-    return booking_event_build(
-        uid=booking.ical_uid,
-        sequence=booking.sequence,
-        status=_BOOKING_EVENT_STATUS.get(BookingStatus(booking.status), "CANCELLED"),
-        summary=booking.title,
-        description=booking.description,
-        start=booking.start,
-        end=booking.end,
-        time_zone=booking.time_zone,
-        organizer_address=booking.organizer.email,
-        organizer_name=booking.organizer.full_name,
-        attendee_address=booking.attendee_email,
-        attendee_name=booking.attendee_name,
-        attendee_partstat=booking.attendee_partstat or PartStat.NEEDS_ACTION,
-    )
-
-
-def _reply_send(
-    *,
-    data: bytes,
-    uid: str,
-    organizer: str,
-    attendee: str,
-    recurrence_id: str | None,
-    now: dt.datetime,
-) -> int | None:
-    """Store the REPLY for the organizer with its delivery (sent by a worker after commit)."""
-    from scheduling.models import ItipMethod, SchedulingMessage
-    from scheduling.services import (
-        CallbackRejected,
-        CallbackStoreFailed,
-        scheduling_message_receive,
-    )
-
-    # RFC 5546 section 2.1.5: the organizer orders an attendee's REPLYs by DTSTAMP. The
-    # pipeline also folds two REPLYs to one organizer about one event that carry the same
-    # DTSTAMP (its duplicate key leaves the sender out), so a change of mind, or another
-    # attendee's answer, within the same second must be stamped after the previous REPLY.
-    now = now.replace(microsecond=0)
-    previous = (
-        SchedulingMessage.objects.filter(method=ItipMethod.REPLY, uid=uid, recipient=organizer)
-        .order_by("-dtstamp")
-        .values_list("dtstamp", flat=True)
-        .first()
-    )
-    dtstamp = max(now, previous + dt.timedelta(seconds=1)) if previous is not None else now
-    try:
-        body = reply_build(data, attendee=attendee, recurrence_id=recurrence_id, dtstamp=dtstamp)
-        received = scheduling_message_receive(
-            body=body,
-            method=ItipMethod.REPLY,
-            sender=attendee,
-            recipient=organizer,
-            is_mailbox=False,
-        )
-    except (ICalendarError, CallbackRejected, CallbackStoreFailed) as exc:
-        # The answer is on the server; only the organizer's email is missing. Logged for
-        # operators, not shown to the invitee as a failure of their answer.
-        logger.error("rsvp reply not queued for the organizer reason=%s", type(exc).__name__)
-        return None
-    return received.message.pk
+    return booking_event_body(booking)

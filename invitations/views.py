@@ -1,4 +1,5 @@
-"""The RSVP page: ``GET/POST /rsvp/?token=...&action=accepted|tentative|declined`` (DESIGN.md 1.2).
+"""The RSVP page: ``GET/POST /rsvp/?token=...&action=accepted|tentative|declined``
+(docs/design.md 1.2).
 
 A GET shows the event as the organizer's CalDAV server stores it, the invitee's current
 answer and three buttons (the link's one highlighted); it changes nothing, so mail scanners,
@@ -30,9 +31,9 @@ from django.views.decorators.http import require_http_methods
 
 from calendars.models import TransitionSource
 from calendars.translations import register_keys, resolve_language, translate
+from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rsvp import (
-    ANSWERS,
     Preferences,
     RsvpEvent,
     RsvpEventGone,
@@ -58,8 +59,8 @@ PARTSTAT_WORDS = ("accepted", "tentative", "declined", "needs-action", "delegate
 register_keys(
     [f"rsvp.error.{name}.{part}" for name in ERRORS for part in ("title", "text")]
     + [f"rsvp.partstat.{word}" for word in PARTSTAT_WORDS]
-    + [f"rsvp.button.{action}" for action in ANSWERS]
-    + [f"rsvp.done.{action}.title" for action in ANSWERS]
+    + [f"rsvp.button.{action}" for action in RsvpAction]
+    + [f"rsvp.done.{action}.title" for action in RsvpAction]
     + ["rsvp.done.text", "rsvp.done.unchanged", "rsvp.no_title"]
 )
 
@@ -146,7 +147,7 @@ def _page_context(
                 "label": translate(f"rsvp.button.{action}", language),
                 "chosen": action == chosen,
             }
-            for action in ANSWERS
+            for action in RsvpAction
         ],
     }
 
@@ -174,7 +175,7 @@ def rsvp(request: HttpRequest) -> HttpResponse:
             request, name="invalid_link", status=400, language=resolve_language(browser)
         )
     language, preferences = _token_language(token, browser)
-    if action not in ANSWERS and (posted or action):
+    if action not in RsvpAction and (posted or action):
         return _message(request, name="bad_action", status=400, language=language)
     retry_url = f"{request.path}?{urlencode({'token': token_text, 'action': action})}"
     try:
@@ -184,7 +185,7 @@ def rsvp(request: HttpRequest) -> HttpResponse:
                 organizer=token.organizer,
                 attendee=token.attendee,
                 recurrence_id=token.recurrence_id,
-                partstat=ANSWERS[action],
+                partstat=RsvpAction(action).partstat,
                 source=TransitionSource.EMAIL_LINK,
             )
             shown = outcome.event

@@ -6,8 +6,11 @@ with the iCalendar body exactly as received, folded lines and all, escaped.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.contrib import admin
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -20,9 +23,15 @@ from calendars.admin_display import (
     local_time,
     mask_address,
 )
-from calendars.admin_panel import DELIVERY_TONES
-from invitations.models import Delivery
-from scheduling.models import RefusedCallback, SchedulingMessage
+from calendars.admin_panel import (
+    TimelineEntry,
+    panel_counts_register,
+    timeline_source_register,
+)
+from calendars.models import Booking
+from invitations.admin import DELIVERY_TONES
+from scheduling.models import SchedulingMessage
+from scheduling.selectors import refused_callbacks_by_reason
 
 # A body shown in full up to this size; a larger one (up to CALLBACK_MAX_BYTES) is cut.
 BODY_DISPLAY_MAX_BYTES = 256 * 1024
@@ -41,7 +50,7 @@ class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.Mo
         "received",
         "delivery_state",
     )
-    list_filter = ("method", "is_mailbox", "deliveries__status")
+    list_filter = ("method", "is_mailbox", "delivery__status")
     search_fields = ("uid", "=sender", "=recipient")
     date_hierarchy = "received_at"
     readonly_fields = (
@@ -54,26 +63,21 @@ class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.Mo
         "dtstamp",
         "is_mailbox",
         "org_id",
-        "deliveries_link",
+        "delivery_link",
         "body_text",
         "body_sha256",
         "dedupe_key",
         "received_at",
     )
-    exclude = ("body",)
+    exclude = ("delivery",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SchedulingMessage]:
-        deliveries = Delivery.objects.only("pk", "message_id", "status").order_by("pk")
-        queryset = (
-            super()
-            .get_queryset(request)
-            .prefetch_related(Prefetch("deliveries", queryset=deliveries))
-        )
+        queryset = super().get_queryset(request).select_related("delivery")
         # The list never needs the bodies (up to 1 MiB each); a message's page does.
         if request.resolver_match and (request.resolver_match.url_name or "").endswith(
             "changelist"
         ):
-            queryset = queryset.defer("body")
+            queryset = queryset.defer("delivery__body")
         return queryset
 
     @admin.display(description="UID", ordering="uid")
@@ -93,37 +97,30 @@ class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.Mo
     def received(self, obj: SchedulingMessage) -> str:
         return local_time(obj.received_at)
 
-    @admin.display(description="delivery")
-    def delivery_state(self, obj: SchedulingMessage) -> SafeString | str:
-        deliveries = list(obj.deliveries.all())
-        if not deliveries:
-            return "—"
-        badges = format_html_join(
-            " ",
-            "{}",
-            (
-                (badge(d.get_status_display(), DELIVERY_TONES.get(d.status, "info")),)
-                for d in deliveries
-            ),
+    @admin.display(description="delivery", ordering="delivery__status")
+    def delivery_state(self, obj: SchedulingMessage) -> SafeString:
+        delivery = obj.delivery
+        url = reverse("admin:invitations_delivery_change", args=[delivery.pk])
+        return format_html(
+            '{} <a href="{}">delivery</a>',
+            badge(delivery.get_status_display(), DELIVERY_TONES.get(delivery.status, "info")),
+            url,
         )
-        url = reverse("admin:invitations_delivery_changelist") + f"?message__id__exact={obj.pk}"
-        return format_html('{} <a href="{}">deliveries</a>', badges, url)
 
-    @admin.display(description="deliveries")
-    def deliveries_link(self, obj: SchedulingMessage) -> SafeString:
-        count = len(obj.deliveries.all())
-        url = reverse("admin:invitations_delivery_changelist") + f"?message__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} delivery(ies) of this message</a>', url, count)
+    @admin.display(description="delivery")
+    def delivery_link(self, obj: SchedulingMessage) -> SafeString:
+        url = reverse("admin:invitations_delivery_change", args=[obj.delivery_id])
+        return format_html('<a href="{}">delivery #{} of this message</a>', url, obj.delivery_id)
 
     @admin.display(description="iCalendar body (as received)")
     def body_text(self, obj: SchedulingMessage) -> SafeString:
         """Each physical line as received; continuation lines (RFC 5545 section 3.1 folding)
         are marked so the folding stays visible. Escaped: the body is untrusted input."""
-        raw = bytes(obj.body)
+        raw = obj.body
         note = ""
         if len(raw) > BODY_DISPLAY_MAX_BYTES:
+            note = f"(first {BODY_DISPLAY_MAX_BYTES // 1024} KiB of {len(raw)} bytes)"
             raw = raw[:BODY_DISPLAY_MAX_BYTES]
-            note = f"(first {BODY_DISPLAY_MAX_BYTES // 1024} KiB of {len(bytes(obj.body))} bytes)"
         lines = raw.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -141,16 +138,33 @@ class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.Mo
         return False
 
 
-@admin.register(RefusedCallback)
-class RefusedCallbackAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
-    """Refused callbacks of the last day (reason and time only; pruned after a day)."""
+# --- The console's index panel and booking timeline ---------------------------------------------
 
-    list_display = ("reason", "at")
-    list_filter = ("reason",)
-    date_hierarchy = "at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+def _refusals(now: dt.datetime) -> dict[str, Any]:
+    # Counted per minute in the shared cache, not in a table (no row per refusal).
+    return {"refused_last_hour": dict(sorted(refused_callbacks_by_reason().items()))}
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+
+def _messages_timeline(booking: Booking) -> list[TimelineEntry]:
+    """The scheduling messages received about the booking's UID; one query."""
+    messages = (
+        SchedulingMessage.objects.filter(uid=booking.ical_uid)
+        .only("pk", "method", "sequence", "sender", "recipient", "received_at", "uid")
+        .order_by("received_at", "pk")
+    )
+    return [
+        TimelineEntry(
+            at=message.received_at,
+            kind="message",
+            title=f"{message.method} received (SEQUENCE {message.sequence})",
+            source="CalDAV scheduling callback",
+            detail=f"{mask_address(message.sender)} → {mask_address(message.recipient)}",
+            link_url=reverse("admin:scheduling_schedulingmessage_change", args=[message.pk]),
+        )
+        for message in messages
+    ]
+
+
+panel_counts_register("refusals", _refusals)
+timeline_source_register("messages", _messages_timeline)

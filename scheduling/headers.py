@@ -1,4 +1,4 @@
-"""The scheduling callback's headers (DESIGN.md 1.1), newer ``X-LS-*`` names first.
+"""The scheduling callback's headers (docs/design.md 1.1), newer ``X-LS-*`` names first.
 
 | what       | La Suite plugin     | older servers         |
 | ---        | ---                 | ---                   |
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from scheduling.models import ItipMethod
+from calendars.ical import ITIP_EMAIL_METHODS, Method
 
 SENDER_HEADERS = ("X-LS-Sender", "X-CalDAV-Sender")
 RECIPIENT_HEADERS = ("X-LS-Recipient", "X-CalDAV-Recipient")
@@ -40,7 +40,7 @@ class CallbackHeaderError(ValueError):
 class CallbackHeaders:
     sender: str
     recipient: str
-    method: ItipMethod
+    method: Method
     is_mailbox: bool
     org_id: str
 
@@ -90,13 +90,12 @@ def callback_headers_parse(headers: Mapping[str, str]) -> CallbackHeaders:
         raise CallbackHeaderError(f"The {method_name} header is missing.")
     if _has_control_characters(method_raw):
         raise CallbackHeaderError(f"{method_name} contains control characters (CR, LF, ...).")
-    try:
-        method = ItipMethod(method_raw.strip().upper())
-    except ValueError:
+    method = next((m for m in ITIP_EMAIL_METHODS if m.value == method_raw.strip().upper()), None)
+    if method is None:
         raise CallbackHeaderError(
-            f"{method_name} must be one of {', '.join(ItipMethod.values)}; "
+            f"{method_name} must be one of {', '.join(ITIP_EMAIL_METHODS)}; "
             "other iTIP methods are not delivered by email."
-        ) from None
+        )
 
     mailbox_raw = headers.get(MAILBOX_HEADER, "")
     if _has_control_characters(mailbox_raw):

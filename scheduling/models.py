@@ -1,24 +1,25 @@
-"""iTIP messages received from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+"""iTIP messages received from the CalDAV server's scheduling callback (docs/architecture.md).
 
 A message is stored exactly once: the CalDAV server may post the same message twice (a retry
 after a timeout on its side, two web processes receiving copies at the same instant), and
 the unique ``dedupe_key`` turns the second copy into a no-op at the database level.
+
+The message is the record of what arrived (its headers and identity); what is to be sent,
+the body included, is its :class:`~invitations.models.Delivery` in the outbox, which the
+message points to. The outbox never points back.
 """
 
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 
 from django.db import models
-from django.utils import timezone
 
+from calendars.ical import ITIP_EMAIL_METHODS
 
-class ItipMethod(models.TextChoices):
-    """The iTIP methods (RFC 5546 section 1.4) the callback accepts."""
-
-    REQUEST = "REQUEST", "Request"
-    REPLY = "REPLY", "Reply"
-    CANCEL = "CANCEL", "Cancel"
+# The iTIP methods (RFC 5546 section 1.4) the callback accepts: those Convoke emails.
+METHOD_CHOICES = [(method.value, method.value.title()) for method in ITIP_EMAIL_METHODS]
 
 
 def dedupe_key_compute(
@@ -57,9 +58,14 @@ def dedupe_key_compute(
 class SchedulingMessage(models.Model):
     """One iTIP message for one recipient, as posted by the CalDAV server."""
 
-    body = models.BinaryField(help_text="The iCalendar body exactly as received.")
+    delivery = models.OneToOneField(
+        "invitations.Delivery",
+        on_delete=models.CASCADE,
+        related_name="scheduling_message",
+        help_text="The email of this message, with the body exactly as received.",
+    )
     body_sha256 = models.CharField(max_length=64)
-    method = models.CharField(max_length=8, choices=ItipMethod.choices)
+    method = models.CharField(max_length=8, choices=METHOD_CHOICES)
     sender = models.EmailField(max_length=254)
     recipient = models.EmailField(max_length=254)
     uid = models.CharField("UID", max_length=1024)
@@ -80,7 +86,7 @@ class SchedulingMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["dedupe_key"], name="scheduling_message_dedupe"),
             models.CheckConstraint(
-                condition=models.Q(method__in=ItipMethod.values),
+                condition=models.Q(method__in=[value for value, _label in METHOD_CHOICES]),
                 name="scheduling_message_method_valid",
             ),
         ]
@@ -91,20 +97,26 @@ class SchedulingMessage(models.Model):
     def __str__(self) -> str:
         return f"{self.method} {self.uid} (#{self.pk})"
 
+    @property
+    def body(self) -> bytes:
+        """The iCalendar body exactly as received (stored once, on the delivery)."""
+        return bytes(self.delivery.body or b"")
 
-class RefusedCallback(models.Model):
-    """One refused scheduling callback: its reason code and when, nothing else.
 
-    The admin's index panel counts these by reason over the last hour (the database counter
-    behind ``/metrics`` cannot say "when"). Neither the key nor any address is kept, and rows
-    older than a day are pruned by a periodic task.
-    """
+class RefusalReason(StrEnum):
+    """Why a callback was refused: the ``reason`` label of ``convoke_callbacks_refused``."""
 
-    reason = models.CharField(max_length=32)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNAUTHORIZED = "unauthorized"
+    HEADERS = "headers"
+    TOO_LARGE = "too_large"
+    CONTENT_TYPE = "content_type"
+    BODY = "body"
+    BUDGET = "budget"
+    METHOD = "method"
+    SENDER = "sender"
+    RECIPIENT = "recipient"
+    ORGANIZER = "organizer"
 
-    class Meta:
-        ordering = ["-at", "-id"]
 
-    def __str__(self) -> str:
-        return f"{self.reason} at {self.at:%Y-%m-%d %H:%M:%S}"
+REFUSALS_RECENT = "callbacks_refused"

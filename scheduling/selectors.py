@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django.db.models import Count
-
-from scheduling.models import RefusedCallback
+from calendars.metrics import RECENT_WINDOW_MINUTES, recent_counts
+from scheduling.models import REFUSALS_RECENT, RefusalReason
 
 
-def refused_callbacks_by_reason(*, since: dt.datetime) -> dict[str, int]:
-    """``{reason: count}`` of callbacks refused at or after ``since``, in one query."""
-    rows = (
-        RefusedCallback.objects.filter(at__gte=since)
-        .values_list("reason")
-        .annotate(n=Count("id"))
-        .order_by()
+def refused_callbacks_by_reason(*, minutes: int = RECENT_WINDOW_MINUTES) -> dict[str, int]:
+    """``{reason: count}`` of callbacks refused in the last ``minutes`` (at most an hour),
+    from the shared cache's per-minute counts, in one cache read and no query."""
+    return recent_counts(
+        REFUSALS_RECENT, [reason.value for reason in RefusalReason], minutes=minutes
     )
-    return {reason: n for reason, n in rows}

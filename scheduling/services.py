@@ -1,4 +1,4 @@
-"""Receiving one iTIP message from the CalDAV server's scheduling callback (DESIGN.md 1.1).
+"""Receiving one iTIP message from the CalDAV server's scheduling callback (docs/design.md 1.1).
 
 :func:`scheduling_message_receive` checks the message against its headers (RFC 5546
 section 3.2: who may send which method to whom), stores it with its delivery in one
@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from calendars.ical import ICalendarError, ITipMessage, parse_itip
-from calendars.metrics import counter_increment
+from calendars.ical import BudgetExceeded, ICalendarError, ITipMessage, Method, parse_itip
+from calendars.metrics import counter_increment, recent_count_add
 from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
-from invitations.models import Delivery, DeliveryTransport
-from invitations.services import delivery_create
-from invitations.transports import mailer_transport
-from scheduling.models import ItipMethod, RefusedCallback, SchedulingMessage, dedupe_key_compute
+from invitations.models import Delivery, DeliveryKind
+from invitations.services import ItipContent, delivery_create
+from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +57,18 @@ def _itip_parse(body: bytes) -> ITipMessage:
         raise CallbackRejected("The body is empty; expected an iTIP VCALENDAR.", code="body")
     try:
         return parse_itip(body)
+    except BudgetExceeded as exc:
+        raise CallbackRejected(
+            f"The body asks for more than Convoke reads (limit: {exc.limit}): {exc}.",
+            code="budget",
+        ) from exc
     except ICalendarError as exc:
         raise CallbackRejected(
             f"The body is not a usable iCalendar object: {exc}.", code="body"
         ) from exc
 
 
-def _itip_check(itip: ITipMessage, *, method: ItipMethod, sender: str, recipient: str) -> None:
+def _itip_check(itip: ITipMessage, *, method: Method, sender: str, recipient: str) -> None:
     """RFC 5546 rules for one message and one recipient; raises :class:`CallbackRejected`."""
     if itip.method is not None and itip.method.value != method.value:
         raise CallbackRejected(
@@ -93,7 +97,7 @@ def _itip_check(itip: ITipMessage, *, method: ItipMethod, sender: str, recipient
             code="organizer",
         )
     attendees = {attendee.address for event in itip.events for attendee in event.attendees}
-    if method in (ItipMethod.REQUEST, ItipMethod.CANCEL):
+    if method in (Method.REQUEST, Method.CANCEL):
         if organizers != {sender}:
             raise CallbackRejected(
                 f"The sender header does not match the event's ORGANIZER; a {method.value} "
@@ -129,7 +133,7 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _booking_answer_apply(itip: ITipMessage, *, sender: str, message_id: int) -> None:
-    """A REPLY about one of our bookings records the attendee's answer (DESIGN.md 1.3)."""
+    """A REPLY about one of our bookings records the attendee's answer (docs/design.md 1.3)."""
     booking_id = Booking.objects.filter(ical_uid=itip.uid).values_list("pk", flat=True).first()
     if booking_id is None:
         return
@@ -161,7 +165,7 @@ def _booking_answer_apply(itip: ITipMessage, *, sender: str, message_id: int) ->
 def scheduling_message_receive(
     *,
     body: bytes,
-    method: ItipMethod,
+    method: Method,
     sender: str,
     recipient: str,
     is_mailbox: bool,
@@ -190,8 +194,23 @@ def scheduling_message_receive(
     )
     try:
         with transaction.atomic():
+            # The delivery carries the body: it is stored once, in the outbox.
+            delivery = delivery_create(
+                kind=DeliveryKind.ITIP,
+                sender=sender,
+                recipient=recipient,
+                mailbox=is_mailbox,
+                itip=ItipContent(
+                    method=method,
+                    body=body,
+                    uid=primary.uid,
+                    recurrence_id=_iso(primary.recurrence_id),
+                    sequence=primary.sequence,
+                    dtstamp=dtstamp,
+                ),
+            )
             message = SchedulingMessage.objects.create(
-                body=body,
+                delivery=delivery,
                 body_sha256=body_sha256,
                 method=method,
                 sender=sender,
@@ -204,29 +223,22 @@ def scheduling_message_receive(
                 org_id=org_id,
                 dedupe_key=dedupe_key,
             )
-            delivery = delivery_create(
-                message=message,
-                recipient=recipient,
-                transport=DeliveryTransport.MESSAGES if is_mailbox else mailer_transport(),
-            )
-            if method == ItipMethod.REPLY:
+            if method == Method.REPLY:
                 _booking_answer_apply(itip, sender=sender, message_id=message.pk)
     except IntegrityError as exc:
         existing = (
             SchedulingMessage.objects.filter(dedupe_key=dedupe_key)
-            .prefetch_related("deliveries")
+            .select_related("delivery")
+            .defer("delivery__body")
             .first()
         )
-        existing_delivery = (
-            next(iter(existing.deliveries.all()), None) if existing is not None else None
-        )
-        if existing is None or existing_delivery is None:
+        if existing is None:
             logger.error("scheduling message not stored: integrity error without a duplicate")
             raise CallbackStoreFailed("integrity error") from exc
         logger.info(
             "scheduling message duplicate message=%s method=%s", existing.pk, existing.method
         )
-        return ReceiveResult(message=existing, delivery=existing_delivery, created=False)
+        return ReceiveResult(message=existing, delivery=existing.delivery, created=False)
     except DatabaseError as exc:
         logger.error("scheduling message not stored: database error %s", type(exc).__name__)
         raise CallbackStoreFailed("database error") from exc
@@ -241,27 +253,16 @@ def scheduling_message_receive(
     return ReceiveResult(message=message, delivery=delivery, created=True)
 
 
-# --- Refused callbacks: counted for /metrics, kept a day for the admin's index panel ---------
-
-REFUSAL_REASON_MAX = 32
-REFUSALS_KEPT = dt.timedelta(days=1)
+# --- Refused callbacks: counted for /metrics and for the admin's "last hour", no row written ----
 
 
 def callback_refusal_record(*, reason: str) -> None:
-    """Count a refused callback by reason code and keep its time (never the key, never an
-    address). Like the metrics, this never breaks the refusal it records."""
+    """Count a refused callback by reason code (never the key, never an address).
+
+    Refusals come from anyone, authenticated or not, so counting one writes nothing to the
+    database (docs/design.md 1.5): the total goes to the ``/metrics`` counter (per-process files),
+    the minute to the shared cache for the admin's "refused in the last hour". Like the
+    metrics, this never breaks the refusal it records.
+    """
     counter_increment("convoke_callbacks_refused", reason=reason)
-    try:
-        with transaction.atomic():
-            RefusedCallback.objects.create(reason=reason[:REFUSAL_REASON_MAX])
-    except DatabaseError:
-        logger.warning("refused callback not recorded reason=%s", reason)
-
-
-def refused_callbacks_prune(*, now: dt.datetime | None = None) -> int:
-    """Delete refusal records older than :data:`REFUSALS_KEPT`; returns how many."""
-    cutoff = (now or timezone.now()) - REFUSALS_KEPT
-    deleted, _ = RefusedCallback.objects.filter(at__lt=cutoff).delete()
-    if deleted:
-        logger.info("refused callbacks pruned count=%d", deleted)
-    return deleted
+    recent_count_add(REFUSALS_RECENT, reason)

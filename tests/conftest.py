@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 pytest_plugins = [
@@ -15,6 +16,7 @@ pytest_plugins = [
     "tests.fakes.smtp",
     "tests.fakes.messages_api",
     "tests.fakes.celery_worker",
+    "tests.fixtures",
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -59,3 +61,9 @@ def corpus_dir() -> Path:
 @pytest.fixture
 def db_vendor(db: None) -> Iterator[str]:
     yield connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Each test starts with an empty cache (recent refusal counts, throttling, lookups)."""
+    cache.clear()

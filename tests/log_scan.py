@@ -1,6 +1,6 @@
 """A pytest plugin that scans everything our own loggers wrote during the whole suite.
 
-Convoke promises never to log a key, a token or an email address (STYLE.md rules 10 and 13).
+Convoke promises never to log a key, a token or an email address (docs/style.md rules 10 and 13).
 Every process of the run (the controller and each xdist worker) writes the records of the
 ``calendars``, ``scheduling``, ``invitations`` and ``gcal_push`` loggers, at every level, to a
 file in one scratch folder; when the session ends, the controller scans those files for the

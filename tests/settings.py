@@ -24,6 +24,10 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
+# Each test process (xdist worker) counts in a folder of its own, so that one process's
+# counters never move while another asserts on its deltas.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(_scratch, "prometheus")
+
 from calendars.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

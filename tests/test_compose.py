@@ -74,7 +74,13 @@ def test_caddy_proxies_to_the_web_service() -> None:
 
 CONVOKE_SERVICES = ("migrate", "web", "worker", "beat")
 # What compose.yml decides itself: the stack's own addresses and its one proxy (Caddy).
-STACK_TOPOLOGY = {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "NUM_PROXIES"}
+STACK_TOPOLOGY = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "NUM_PROXIES",
+    "PROMETHEUS_MULTIPROC_DIR",  # a volume the stack shares between web, worker and beat
+}
 
 
 def test_operator_settings_in_env_are_not_overridden_by_compose() -> None:

@@ -52,6 +52,8 @@ def test_make_run_serves_healthz_from_a_fresh_copy_and_stops_on_ctrl_c(tmp_path:
             "APP_URL",
             "ALLOWED_HOSTS",
             "EMAIL_FILE_PATH",
+            # The test process's own counters: make run empties the folder it is given.
+            "PROMETHEUS_MULTIPROC_DIR",
         }
     }
     environment["PORT"] = str(port)

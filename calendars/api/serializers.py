@@ -16,8 +16,8 @@ from calendars.models import (
     Calendar,
     GoogleAccount,
     Language,
+    PublishState,
     Schedule,
-    SyncState,
 )
 
 NAME_MAX = 200
@@ -104,15 +104,15 @@ class BookingSerializer(serializers.ModelSerializer):
     calendar: serializers.PrimaryKeyRelatedField[Calendar] = serializers.PrimaryKeyRelatedField(
         read_only=True
     )
-    sync_state = serializers.ChoiceField(choices=SyncState.choices, read_only=True)
+    publish_state = serializers.ChoiceField(choices=PublishState.choices, read_only=True)
 
     class Meta:
         model = Booking
         fields = [
             "id",
             "status",
-            "sync_state",
-            "sync_error",
+            "publish_state",
+            "publish_error",
             "calendar",
             "schedule",
             "title",
@@ -143,7 +143,7 @@ class BookingFilterSerializer(serializers.Serializer):
     """Query parameters of the bookings list."""
 
     status = serializers.MultipleChoiceField(choices=BookingStatus.choices, required=False)
-    sync_state = serializers.MultipleChoiceField(choices=SyncState.choices, required=False)
+    publish_state = serializers.MultipleChoiceField(choices=PublishState.choices, required=False)
     schedule = serializers.SlugField(required=False, max_length=80)
     calendar = serializers.IntegerField(required=False, min_value=1)
     start_after = AwareDateTimeField(required=False)

@@ -28,9 +28,4 @@ urlpatterns = [
     ],
     path("calendars/", views.CalendarListView.as_view(), name="api-calendar-list"),
     path("google-accounts/", views.GoogleAccountListView.as_view(), name="api-google-account-list"),
-    path(
-        "google-accounts/<int:account_id>/disconnect/",
-        views.GoogleAccountDisconnectView.as_view(),
-        name="api-google-account-disconnect",
-    ),
 ]

@@ -23,8 +23,7 @@ from rest_framework.views import APIView
 from calendars import selectors, services
 from calendars.api import serializers as s
 from calendars.api.throttles import BookingRequestThrottle
-from calendars.google_oauth import google_account_disconnect
-from calendars.models import Booking, GoogleAccount, Schedule, TransitionSource, User
+from calendars.models import Booking, Schedule, TransitionSource, User
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +135,10 @@ class BookingListView(generics.ListAPIView):
                 "status", OpenApiTypes.STR, many=True, enum=[c[0] for c in s.BookingStatus.choices]
             ),
             OpenApiParameter(
-                "sync_state", OpenApiTypes.STR, many=True, enum=[c[0] for c in s.SyncState.choices]
+                "publish_state",
+                OpenApiTypes.STR,
+                many=True,
+                enum=[c[0] for c in s.PublishState.choices],
             ),
             OpenApiParameter("schedule", OpenApiTypes.STR, description="A schedule's slug."),
             OpenApiParameter("calendar", OpenApiTypes.INT, description="A calendar's id."),
@@ -153,7 +155,7 @@ class BookingListView(generics.ListAPIView):
         data = form.validated_data
         filters = selectors.BookingFilters(
             statuses=tuple(sorted(data.get("status", ()))),
-            sync_states=tuple(sorted(data.get("sync_state", ()))),
+            publish_states=tuple(sorted(data.get("publish_state", ()))),
             schedule_slug=data.get("schedule"),
             calendar_id=data.get("calendar"),
             start_after=data.get("start_after"),
@@ -282,19 +284,3 @@ class GoogleAccountListView(generics.ListAPIView):
 
     def get_queryset(self) -> Any:
         return selectors.google_account_list(user=_user(self.request))
-
-
-class GoogleAccountDisconnectView(APIView):
-    """``POST /api/v1.0/google-accounts/{id}/disconnect/``: stop channels, revoke, disconnect."""
-
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=None, responses={200: s.GoogleAccountSerializer, 404: s.ErrorSerializer})
-    def post(self, request: Request, account_id: int) -> Response:
-        try:
-            account = selectors.google_account_get(user=_user(request), account_id=account_id)
-        except GoogleAccount.DoesNotExist:
-            return _error(NOT_FOUND, "not_found", status.HTTP_404_NOT_FOUND)
-        google_account_disconnect(account_id=account.pk)
-        account.refresh_from_db()
-        return Response(s.GoogleAccountSerializer(account).data)

@@ -1,11 +1,13 @@
-"""iCalendar in and out: the one package that imports ``icalendar`` (STYLE.md rule 6).
+"""iCalendar in and out: the one package that imports ``icalendar`` (docs/style.md rule 6).
 
 :func:`parse_itip` turns an iTIP body (RFC 5546) into typed dataclasses (:mod:`.types`);
 :func:`build_attachment` turns a parsed message back into the bytes of the ``text/calendar``
 part of an email (RFC 6047); :func:`booking_event_build` writes one booking's event;
 :func:`attendee_partstat_set` and :func:`reply_build` edit a stored object for an answer.
-Time zones are resolved by :mod:`.zones`. Every problem with the input is one
-:class:`ICalendarError`.
+Time zones are resolved by :mod:`.zones` (a sender's own VTIMEZONE becomes a bounded table,
+:mod:`.vtimezone`). Every problem with the input is one :class:`ICalendarError`; what asks
+for more than the budgets of :mod:`.budgets` allow is a :class:`BudgetExceeded` naming the
+limit, and recurrences are evaluated under a budget of work (:mod:`.rules`).
 """
 
 from calendars.ical.attachment import build_attachment
@@ -16,10 +18,14 @@ from calendars.ical.edit import (
     recurrence_key,
     reply_build,
 )
-from calendars.ical.parse import parse_itip, recurrence_rule_from_parts
+from calendars.ical.parse import parse_itip
+from calendars.ical.rules import recurrence_rule_from_parts
 from calendars.ical.types import (
+    ITIP_EMAIL_METHODS,
     Attendee,
+    BudgetExceeded,
     Event,
+    EventStatus,
     ICalendarError,
     ITipMessage,
     Method,
@@ -33,8 +39,11 @@ from calendars.ical.types import (
 from calendars.ical.zones import iana_name
 
 __all__ = [
+    "ITIP_EMAIL_METHODS",
     "Attendee",
+    "BudgetExceeded",
     "Event",
+    "EventStatus",
     "ICalendarError",
     "ITipMessage",
     "Method",

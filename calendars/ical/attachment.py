@@ -11,9 +11,17 @@ from typing import Any
 import icalendar
 from icalendar.prop import vBroken
 
+from calendars.ical.budgets import calendars_read
 from calendars.ical.parse import decode
 from calendars.ical.types import LIBRARY_ERRORS, Event, ITipMessage, Method
-from calendars.ical.zones import BoundedCache, custom_zone, generated_timezone, iana_name
+from calendars.ical.vtimezone import Years
+from calendars.ical.zones import (
+    BoundedCache,
+    custom_zone,
+    generated_timezone,
+    iana_name,
+    tzids_of,
+)
 
 # --- Building ---------------------------------------------------------------------------------
 
@@ -34,7 +42,7 @@ def build_attachment(
     chosen = Method(str(method).upper()) if method else message.method
     source = message._calendar
     if source is None:
-        source = icalendar.Calendar.from_ical(decode(message.raw))
+        source = calendars_read(decode(message.raw))[0]
     calendar = icalendar.Calendar()
     for name, value in source.items():
         if name.upper() != "METHOD":
@@ -49,27 +57,35 @@ def build_attachment(
     first, last = _date_span(message.events)
     # A custom zone's own definition is kept when it is well formed; senders' broken ones
     # (DATE-valued DTSTART, missing offsets) are rewritten from the offsets we read them with,
-    # since other clients would read them differently from us.
-    custom: dict[str, Any] = {}
+    # since other clients would read them differently from us. Only zones in use are read.
+    vtimezones: dict[str, Any] = {}
     for component in source.walk("VTIMEZONE"):
-        tzid = str(component.get("TZID", ""))
-        if tzid and iana_name(tzid) is None and tzid not in custom:
-            rewritten = _custom_definition(component, tzid, first, last)
-            if rewritten is not None:
-                custom[tzid] = rewritten
+        vtimezones.setdefault(str(component.get("TZID", "")), component)
+    custom: dict[str, Any] = {}
+
+    def defined(tzid: str) -> bool:
+        if tzid not in custom:
+            component = vtimezones.get(tzid)
+            custom[tzid] = (
+                _custom_definition(component, tzid, first, last)
+                if tzid and component is not None and iana_name(tzid) is None
+                else None
+            )
+        return custom[tzid] is not None
+
     used: set[str] = set()
     for component in source.subcomponents:
         if component.name == "VTIMEZONE":
             continue
         tzids = set(tzids_of(component))
-        unknown = {t for t in tzids if iana_name(t) is None and t not in custom}
+        unknown = {t for t in tzids if iana_name(t) is None and not defined(t)}
         used |= tzids - unknown
         if unknown or _has_broken(component):
             component = _cleaned(component, unknown)
         calendar.add_component(component)
     timezones = []
     for tzid in sorted(used):
-        if tzid in custom:
+        if custom.get(tzid) is not None:
             timezones.append(custom[tzid])
             continue
         name = iana_name(tzid)
@@ -86,7 +102,7 @@ def build_attachment(
 
 def _custom_definition(component: Any, tzid: str, first: dt.date, last: dt.date) -> Any:
     """The VTIMEZONE to attach for a zone that has no IANA name, or None if unusable."""
-    zone = custom_zone(component)
+    zone = custom_zone(component, years=Years(first.year, last.year))
     if zone is None:
         return None
     if _well_formed(component):
@@ -150,17 +166,9 @@ def _cleaned(component: Any, unknown: set[str]) -> Any:
                     part.add(name, item)
             for item in kept:
                 params = getattr(item, "params", None)
-                if params is not None and str(params.get("TZID", "")) in unknown:
-                    del params["TZID"]
+                if params is not None and "TZID" in params and str(params["TZID"]) in unknown:
+                    params.pop("TZID", None)
     return copy
-
-
-def tzids_of(component: Any) -> Iterable[str]:
-    for value in component.values():
-        for item in value if isinstance(value, list) else [value]:
-            params = getattr(item, "params", None)
-            if params is not None and "TZID" in params:
-                yield str(params["TZID"])
 
 
 def _date_span(events: Iterable[Event]) -> tuple[dt.date, dt.date]:

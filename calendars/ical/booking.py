@@ -10,7 +10,7 @@ from calendars.ical.types import UTC, ICalendarError, Method, PartStat
 from calendars.ical.zones import generated_timezone, iana_name, zoneinfo_named
 
 # --- Booking events ---------------------------------------------------------------------------
-# Built for the bookings' provider sync (calendars.booking_sync): the object PUT to a CalDAV
+# Built for the bookings' publish (calendars.services.publish): the object PUT to a CalDAV
 # calendar, and the iTIP message of Convoke's own invitation when the provider sends none.
 
 

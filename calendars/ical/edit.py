@@ -9,7 +9,7 @@ from typing import Any
 
 import icalendar
 
-from calendars.ical.attachment import tzids_of
+from calendars.ical.budgets import calendars_read
 from calendars.ical.parse import (
     check_envelope,
     decode,
@@ -18,10 +18,12 @@ from calendars.ical.parse import (
     first_value,
     moment_of,
 )
+from calendars.ical.rules import first_at_or_after, recurrence_set, render_work
 from calendars.ical.types import (
     LIBRARY_ERRORS,
     UTC,
     Event,
+    EventStatus,
     ICalendarError,
     Method,
     NotAnAttendee,
@@ -29,7 +31,7 @@ from calendars.ical.types import (
     PartStat,
     clean_address,
 )
-from calendars.ical.zones import ZoneContext
+from calendars.ical.zones import ZoneContext, tzids_of
 
 # --- Attendee answers (RSVP) -------------------------------------------------------------------
 # The organizer's stored copy of an event gets one attendee's PARTSTAT (RFC 5545 section
@@ -63,9 +65,14 @@ def _stored_calendar(data: bytes) -> tuple[Any, str]:
     text = decode(bytes(data))
     check_envelope(text)
     try:
-        calendar = icalendar.Calendar.from_ical(text)
+        calendars = [c for c in calendars_read(text) if c.name == "VCALENDAR"]
+    except ICalendarError:
+        raise
     except LIBRARY_ERRORS as exc:
         raise ICalendarError(describe_library_error(exc, text)) from exc
+    if len(calendars) != 1:
+        raise ICalendarError("the stored data does not hold exactly one VCALENDAR")
+    calendar = calendars[0]
     if not calendar.walk("VEVENT"):
         raise ICalendarError("no VEVENT component")
     return calendar, text
@@ -93,9 +100,8 @@ def _is_occurrence(
     master: Any, moment: dt.date | dt.datetime, context: ZoneContext, text: str
 ) -> bool:
     """Whether ``moment`` is an occurrence of the master's recurrence set (RRULE, RDATE, minus
-    EXDATE; RFC 5545 section 3.8.5). A rule that cannot be evaluated does not refuse."""
-    from dateutil.rrule import rruleset, rrulestr
-
+    EXDATE; RFC 5545 section 3.8.5), evaluated under the rendering budget (rules.py). A rule
+    that cannot be evaluated, or only at a cost beyond the budget, does not refuse."""
     event = event_from_component(master, context, text)
     start = event.start
     if start is None or not event.recurring:
@@ -109,19 +115,19 @@ def _is_occurrence(
             return value.replace(tzinfo=None)
         return value.astimezone(zone) if value.tzinfo is not None else value.replace(tzinfo=zone)
 
-    first = placed(start)
     wanted = placed(moment)
     try:
-        rules = rruleset()
-        if event.rrule is not None:
-            # A floating or all-day start compares wall clocks: UNTIL is read without zone.
-            rules.rrule(rrulestr(event.rrule.text, dtstart=first, ignoretz=zone is None))
-        for extra in event.rdates:
-            rules.rdate(placed(extra))
-        for removed in event.exdates:
-            rules.exdate(placed(removed))
-        found = rules.after(wanted - dt.timedelta(seconds=1), inc=False)
-    except (ValueError, TypeError, OverflowError):
+        # A floating or all-day start compares wall clocks: UNTIL is read without zone.
+        rules = recurrence_set(
+            rule=event.rrule.text if event.rrule is not None else None,
+            start=placed(start),
+            rdates=[placed(extra) for extra in event.rdates],
+            exdates=[placed(removed) for removed in event.exdates],
+            work=render_work(),
+            ignoretz=zone is None,
+        )
+        found = first_at_or_after(rules, wanted)
+    except (ICalendarError, ValueError, TypeError, OverflowError):
         return True
     return found is not None and found == wanted
 
@@ -219,9 +225,10 @@ def attendee_partstat_set(
                 raise OccurrenceNotFound("the event has no such occurrence")
             target = _override_from_master(master, recurrence_id, context, text)
             calendar.add_component(target)
-        if first_value(target, "STATUS") is not None and str(
-            first_value(target, "STATUS")
-        ).upper() == ("CANCELLED"):
+        if (
+            first_value(target, "STATUS") is not None
+            and str(first_value(target, "STATUS")).upper() == EventStatus.CANCELLED
+        ):
             raise OccurrenceNotFound("that occurrence is cancelled")
         if not _attendee_props(target, attendee):
             raise NotAnAttendee("the address is not an attendee of this occurrence")

@@ -8,26 +8,23 @@ can act on ("line 12: DTSTART has an invalid date-time '2026130T'"); no other ex
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
-import icalendar
 from icalendar.prop import vBroken
 
+from calendars.ical.budgets import calendars_read, event_years_check, year_check
+from calendars.ical.people import attendees_read, conference_url, organizer_read, web_url
+from calendars.ical.rules import rrule_read
 from calendars.ical.types import (
     LIBRARY_ERRORS,
     UTC,
-    Attendee,
     Event,
     ICalendarError,
     ITipMessage,
     Method,
-    Organizer,
-    PartStat,
-    RecurrenceRule,
-    clean_address,
 )
-from calendars.ical.zones import ZoneContext, zone_name
+from calendars.ical.zones import ZoneContext, tzids_of, zone_name
 
 # Properties whose value we need to render an event truthfully; a broken one is an error.
 _ESSENTIAL_PROPERTIES = (
@@ -60,7 +57,9 @@ def parse_itip(body: bytes) -> ITipMessage:
         text = text.replace("\r", "\n")  # classic Mac OS line ends
     check_envelope(text)
     try:
-        calendars = icalendar.Calendar.from_ical(text, multiple=True)
+        calendars = calendars_read(text)
+    except ICalendarError:
+        raise
     except LIBRARY_ERRORS as exc:
         raise ICalendarError(describe_library_error(exc, text)) from exc
     calendars = [c for c in calendars if c.name == "VCALENDAR"]
@@ -108,6 +107,8 @@ def check_envelope(text: str) -> None:
 
 
 def describe_library_error(exc: BaseException, text: str) -> str:
+    if isinstance(exc, OSError):  # its text names files of this server
+        return f"the iCalendar data cannot be parsed ({type(exc).__name__})"
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return f"the iCalendar data cannot be parsed: {detail}"
 
@@ -130,6 +131,12 @@ def _message_from_calendar(calendar: Any, raw: bytes, text: str) -> ITipMessage:
         raise ICalendarError(f"no VEVENT component{found}")
     context = ZoneContext(calendar, text)
     events = tuple(event_from_component(c, context, text) for c in components)
+    # Every zone of its own that the calendar uses anywhere goes into the attachment: each is
+    # read now, so that one too costly to compute is refused here, not when rendering.
+    for component in calendar.subcomponents:
+        if component.name != "VTIMEZONE":
+            for tzid in tzids_of(component):
+                context.zone_for(tzid)
     return ITipMessage(method=method, events=events, raw=raw, _calendar=calendar)
 
 
@@ -143,6 +150,7 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
             "(RFC 5546 section 3.2)"
         )
     _reject_broken(component, text, uid)
+    event_years_check(component)
     start_prop = _single(component, "DTSTART", text, uid)
     end_prop = _single(component, "DTEND", text, uid)
     duration_prop = _single(component, "DURATION", text, uid)
@@ -165,6 +173,7 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
         end = start + dt.timedelta(days=1) if all_day else start
     if start is not None and end is not None:
         end = _checked_end(start, end, text, uid)
+        year_check(end, "the end of the event")
     recurrence_prop = _single(component, "RECURRENCE-ID", text, uid)
     recurrence_id = moment_of(recurrence_prop, context) if recurrence_prop is not None else None
     this_and_future = (
@@ -188,19 +197,19 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
         summary=_text(component, "SUMMARY"),
         description=_text(component, "DESCRIPTION"),
         location=_text(component, "LOCATION"),
-        url=_web_url(_text(component, "URL")),
-        conference_url=_conference_url(component),
+        url=web_url(_text(component, "URL")),
+        conference_url=conference_url(component),
         start=start,
         end=end,
         all_day=all_day,
         time_zone=zone_name(start, context, tzid),
         tzid=tzid,
-        rrule=_rrule(component),
+        rrule=rrule_read(component),
         rdates=tuple(_moments(component, "RDATE", context)),
         exdates=tuple(_moments(component, "EXDATE", context)),
         status=_text(component, "STATUS").upper(),
-        organizer=_organizer(component),
-        attendees=tuple(_attendees(component)),
+        organizer=organizer_read(component),
+        attendees=tuple(attendees_read(component)),
     )
 
 
@@ -347,101 +356,3 @@ def _checked_end(
     if before:
         raise ICalendarError(_at(text, "DTEND", "", uid) + "DTEND is before DTSTART")
     return end
-
-
-def _rrule(component: Any) -> RecurrenceRule | None:
-    value = first_value(component, "RRULE")
-    if value is None:
-        return None
-    return recurrence_rule_from_parts(value, text=value.to_ical().decode())
-
-
-def recurrence_rule_from_parts(parts: Mapping[str, Any], *, text: str) -> RecurrenceRule:
-    """Structure an RRULE mapping (as icalendar reads it) into a :class:`RecurrenceRule`."""
-    known = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTHDAY", "BYMONTH"}
-    known |= {"BYSETPOS", "WKST"}
-
-    def values(name: str) -> list[Any]:
-        found = parts.get(name)
-        if found is None:
-            return []
-        return list(found) if isinstance(found, list | tuple) else [found]
-
-    def integers(name: str) -> tuple[int, ...]:
-        return tuple(int(v) for v in values(name))
-
-    freq = str((values("FREQ") or [""])[0]).upper()
-    interval = int((values("INTERVAL") or [1])[0]) or 1
-    count_values = values("COUNT")
-    until_values = values("UNTIL")
-    other = tuple(
-        (str(name).upper(), ",".join(str(v) for v in values(str(name))))
-        for name in parts
-        if str(name).upper() not in known
-    )
-    return RecurrenceRule(
-        freq=freq,
-        interval=interval,
-        count=int(count_values[0]) if count_values else None,
-        until=until_values[0] if until_values else None,
-        by_day=tuple(str(v).upper() for v in values("BYDAY")),
-        by_month_day=integers("BYMONTHDAY"),
-        by_month=integers("BYMONTH"),
-        by_set_pos=integers("BYSETPOS"),
-        week_start=str(values("WKST")[0]).upper() if values("WKST") else None,
-        other=other,
-        text=text,
-    )
-
-
-def _web_url(value: str) -> str:
-    """Only http(s) links go into emails; anything else (javascript:, data:) is dropped."""
-    value = value.strip()
-    return value if value[:8].lower() == "https://" or value[:7].lower() == "http://" else ""
-
-
-def _conference_url(component: Any) -> str:
-    # RFC 7986 CONFERENCE first, then the vendor properties Google and Microsoft use.
-    conferences = component.get("CONFERENCE")
-    for value in conferences if isinstance(conferences, list) else [conferences]:
-        if value is not None and _web_url(str(value)):
-            return _web_url(str(value))
-    for name in ("X-GOOGLE-CONFERENCE", "X-MICROSOFT-SKYPETEAMSMEETINGURL"):
-        url = _web_url(_text(component, name))
-        if url:
-            return url
-    return ""
-
-
-def _param(prop: Any, name: str) -> str:
-    params = getattr(prop, "params", {})
-    value = params.get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return " ".join(str(value).split())
-
-
-def _organizer(component: Any) -> Organizer | None:
-    prop = first_value(component, "ORGANIZER")
-    if prop is None:
-        return None
-    return Organizer(address=clean_address(str(prop)), name=_param(prop, "CN"))
-
-
-def _attendees(component: Any) -> Iterator[Attendee]:
-    props = component.get("ATTENDEE")
-    if props is None:
-        return
-    for prop in props if isinstance(props, list) else [props]:
-        partstat_text = _param(prop, "PARTSTAT").upper() or PartStat.NEEDS_ACTION.value
-        try:
-            partstat: PartStat | str = PartStat(partstat_text)
-        except ValueError:
-            partstat = partstat_text
-        yield Attendee(
-            address=clean_address(str(prop)),
-            name=_param(prop, "CN"),
-            partstat=partstat,
-            role=_param(prop, "ROLE").upper() or "REQ-PARTICIPANT",
-            rsvp=_param(prop, "RSVP").upper() == "TRUE",
-        )

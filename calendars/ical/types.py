@@ -27,11 +27,21 @@ LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
     RecursionError,
     AssertionError,
     NotImplementedError,
+    OSError,
 )
 
 
 class ICalendarError(ValueError):
     """The data is not an iCalendar object we can use; the message says what to fix."""
+
+
+class BudgetExceeded(ICalendarError):
+    """The data asks for more than Convoke reads (docs/design.md section 1.5); ``limit`` names the
+    budget ("nesting depth", "year range", "time-zone rules", ...) and the message the value."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class Method(StrEnum):
@@ -45,6 +55,18 @@ class Method(StrEnum):
     REFRESH = "REFRESH"
     COUNTER = "COUNTER"
     DECLINECOUNTER = "DECLINECOUNTER"
+
+
+# The methods Convoke turns into emails (docs/design.md 1.1: REQUEST, REPLY, CANCEL).
+ITIP_EMAIL_METHODS = (Method.REQUEST, Method.REPLY, Method.CANCEL)
+
+
+class EventStatus(StrEnum):
+    """STATUS of a VEVENT (RFC 5545 section 3.8.1.11)."""
+
+    TENTATIVE = "TENTATIVE"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
 
 
 class PartStat(StrEnum):

@@ -14,13 +14,21 @@ import functools
 import hashlib
 import threading
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import icalendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from calendars.ical.types import LIBRARY_ERRORS, UTC
+from calendars.ical.budgets import event_dates
+from calendars.ical.rules import Work
+from calendars.ical.types import LIBRARY_ERRORS, UTC, BudgetExceeded
+from calendars.ical.vtimezone import Years, observances_read, table_zone_build
+
+# A message may define and use this many zones of its own, built with this much work in all
+# (see vtimezone.py: a step is a month or year of a rule's walk).
+MAX_CUSTOM_ZONES = 20
+MAX_ZONE_STEPS_PER_MESSAGE = 6000
 
 
 class ZoneContext:
@@ -34,16 +42,34 @@ class ZoneContext:
         self.text = text
         wr = str(calendar.get("X-WR-TIMEZONE", "")).strip()
         self.x_wr_zone: zoneinfo.ZoneInfo | None = iana_zone(wr) if wr else None
+        self._custom: dict[str, dt.tzinfo | None] = {}
+        self._work = Work(max_steps=MAX_ZONE_STEPS_PER_MESSAGE)
+        self.years = years_needed(calendar)
 
     def zone_for(self, tzid: str) -> dt.tzinfo | None:
-        """The tzinfo for a TZID, or None when nothing identifies it (the time is floating)."""
+        """The tzinfo for a TZID, or None when nothing identifies it (the time is floating).
+
+        Raises :class:`BudgetExceeded` when the calendar's own definition of the zone asks
+        for more than Convoke computes (vtimezone.py), or the message uses too many of them.
+        """
+        if not tzid.strip():
+            return None  # TZID= names nothing (RFC 5545 3.2.19 needs a value): floating
         zone = iana_zone(tzid)
         if zone is not None:
             return zone
+        if tzid in self._custom:
+            return self._custom[tzid]
         component = self.vtimezones.get(tzid)
         if component is None:
             return None
-        return custom_zone(component)
+        if len(self._custom) >= MAX_CUSTOM_ZONES:
+            raise BudgetExceeded(
+                f"the message uses more than {MAX_CUSTOM_ZONES} time zones of its own",
+                limit="time zones",
+            )
+        custom = custom_zone(component, work=self._work, years=self.years)
+        self._custom[tzid] = custom
+        return custom
 
 
 def iana_zone(tzid: str) -> zoneinfo.ZoneInfo | None:
@@ -131,22 +157,62 @@ class BoundedCache:
 _CUSTOM_ZONES = BoundedCache(256)
 
 
-def custom_zone(component: Any) -> dt.tzinfo | None:
-    # icalendar caches custom zones per process by TZID, so two calendars that define
-    # "Customized Time Zone" differently would share the first definition. Build each one
-    # from its own VTIMEZONE instead, cached by the content of the definition.
+# A series without end is read ten years on (as the attachment's zone definitions are), and
+# every table reaches a little past this year, so that answering an occurrence of an old
+# series today finds its offsets.
+ENDLESS_SERIES_YEARS = 10
+
+
+def years_needed(calendar: Any) -> Years:
+    """The years the calendar's own zones must cover: those of its event dates (budgets.py's
+    event_dates) with a year's margin, ten more for a series without UNTIL, and at least up
+    to two years from now."""
+    found: list[int] = []
+    endless = False
+    for component in calendar.walk("VEVENT"):
+        found += [value.year for _, value in event_dates(component)]
+        rules = component.get("RRULE")
+        for rule in rules if isinstance(rules, list) else ([rules] if rules is not None else []):
+            if isinstance(rule, dict) and not rule.get("UNTIL"):
+                endless = True
+    this_year = dt.date.today().year
+    if not found:
+        return Years(this_year - 1, this_year + 2)
+    last = max(found) + 1 + (ENDLESS_SERIES_YEARS if endless else 0)
+    return Years(min(found) - 1, max(last, this_year + 2))
+
+
+def custom_zone(
+    component: Any, *, work: Work | None = None, years: Years | None = None
+) -> dt.tzinfo | None:
+    """The zone a VTIMEZONE defines, as a bounded table (:mod:`calendars.ical.vtimezone`), or
+    None when the definition is unusable (the times then float). Raises
+    :class:`BudgetExceeded` when it asks for more than Convoke computes.
+
+    Each definition is built from its own content and cached by it: two calendars that both
+    define "Customized Time Zone" differently get their own zones. A refused definition is
+    remembered too, so that sending it again costs nothing.
+    """
     try:
-        key = hashlib.sha256(component.to_ical()).digest()
+        digest = hashlib.sha256(component.to_ical()).digest()
     except LIBRARY_ERRORS:
         return None
+    tzid = str(component.get("TZID", ""))
+    years = years or Years()
+    key = (digest, years)
 
-    def build() -> dt.tzinfo | None:
+    def build() -> dt.tzinfo | BudgetExceeded | None:
         try:
-            return component.to_tz(lookup_tzid=False)
-        except LIBRARY_ERRORS:
+            return table_zone_build(tzid, observances_read(component), work=work, years=years)
+        except BudgetExceeded as exc:
+            return exc
+        except LIBRARY_ERRORS:  # ICalendarError among them: an unusable definition
             return None
 
-    return _CUSTOM_ZONES.get_or_build(key, build)
+    zone = _CUSTOM_ZONES.get_or_build(key, build)
+    if isinstance(zone, BudgetExceeded):
+        raise BudgetExceeded(str(zone), limit=zone.limit)
+    return zone
 
 
 def zone_name(
@@ -203,3 +269,12 @@ def _zone_named_in(label: str, moment: dt.datetime) -> str | None:
 @functools.lru_cache(maxsize=256)
 def generated_timezone(name: str, first: dt.date, last: dt.date) -> Any:
     return icalendar.Timezone.from_tzid(name, first_date=first, last_date=last)
+
+
+def tzids_of(component: Any) -> Iterable[str]:
+    """The TZID parameters of a component's own properties (not of its subcomponents)."""
+    for value in component.values():
+        for item in value if isinstance(value, list) else [value]:
+            params = getattr(item, "params", None)
+            if params is not None and "TZID" in params:
+                yield str(params["TZID"])

@@ -1,6 +1,6 @@
 """Adapters for the calendar servers Convoke writes to: Google Calendar and CalDAV.
 
-One module per outside system (STYLE.md rule 5): :mod:`calendars.providers.google` and
+One module per outside system (docs/style.md rule 5): :mod:`calendars.providers.google` and
 :mod:`calendars.providers.caldav`. Each owns authentication, timeouts and retries, returns
 dataclasses and raises the exceptions below (or subclasses), chained with ``from`` to the
 library's own error. Callers branch on these classes, never on a library's exception.

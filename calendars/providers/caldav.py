@@ -188,18 +188,7 @@ def event_delete(*, calendar_url: str, user_email: str, uid: str) -> bool:
         return True
 
 
-def event_get(*, calendar_url: str, user_email: str, uid: str) -> bytes | None:
-    """The stored bytes of the object with this UID, or None."""
-    with _translated("get"):
-        client = client_for(user_email=user_email)
-        existing = _find(client.calendar(url=calendar_url), uid)
-        if existing is None:
-            return None
-        data = existing.data
-        return data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")
-
-
-# --- Attendee answers (RSVP, DESIGN.md 1.2) ---------------------------------------------------
+# --- Attendee answers (RSVP, docs/design.md 1.2) ----------------------------------------------
 # The organizer's event is found by UID among *all* their calendars (the collection is not
 # known from an invitation), changed by a function of its bytes, and PUT back with If-Match.
 
@@ -250,13 +239,6 @@ def _calendars(client: DAVClient, user_email: str) -> list[DAVCalendar]:
         return list(DAVCalendarSet(client=client, url=home).get_calendars())  # type: ignore[arg-type]
     principal = client.principal()
     return list(principal.calendar_home_set.get_calendars())
-
-
-def calendar_urls(*, user_email: str) -> list[str]:
-    """The URLs of the user's calendar collections."""
-    with _translated("discover"):
-        client = client_for(user_email=user_email, url=_home_url(user_email))
-        return [str(calendar.url) for calendar in _calendars(client, user_email)]
 
 
 def _raw(obj: DAVEvent) -> bytes:

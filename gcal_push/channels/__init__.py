@@ -1,4 +1,4 @@
-"""Watch-channel lifecycle in batches: create (backfill), renew, tear down (DESIGN.md 1.4).
+"""Watch-channel lifecycle in batches: create (backfill), renew, tear down (docs/design.md 1.4).
 
 The same engine serves one calendar (a schedule's calendar changed) and every calendar (the
 ``backfill_google_channels`` and ``renew_google_channels`` commands, the hourly beat task):
@@ -31,7 +31,6 @@ from gcal_push.channels.records import (
     BatchProgress,
     ChannelRunSummary,
     ProgressCallback,
-    grant_revoked_mark,
 )
 from gcal_push.channels.runs import channels_backfill, channels_renew, channels_teardown
 
@@ -48,5 +47,4 @@ __all__ = [
     "channels_backfill",
     "channels_renew",
     "channels_teardown",
-    "grant_revoked_mark",
 ]

@@ -18,6 +18,7 @@ from django.db import connection
 
 from calendars.models import GoogleAccount
 from calendars.providers import ProviderError, TransientProviderError, google
+from gcal_push.credentials import google_client
 
 
 class CallOutcome(StrEnum):
@@ -50,7 +51,7 @@ class Clients:
         self._local.clients = cache
         client = cache.get(account.pk)
         if client is None:
-            client = cache[account.pk] = google.GoogleCalendarClient.for_account(account)
+            client = cache[account.pk] = google_client(account)
         return client
 
 

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from calendars.models import Calendar
 from gcal_push.channels.calls import CallOutcome, CallResult
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from gcal_push.notifications import calendar_syncs_request
+from gcal_push.revocation import google_calendars_revoked
 
 logger = logging.getLogger(__name__)
 
@@ -134,48 +134,6 @@ def record_unsupported(calendar_ids: set[int]) -> None:
         logger.warning("google watch refused for good calendars=%d", len(calendar_ids))
 
 
-def grant_revoked_mark(calendar_ids: set[int]) -> None:
-    """The accounts of these calendars lost their grant (``invalid_grant``): stop watching
-    and syncing them.
-
-    The booking code records the revocation once per account (account and calendars marked
-    disconnected, the subscriber emailed). Channels cannot be stopped at Google without a
-    grant: they are stopped here (the webhook ignores them) and expire at Google.
-    """
-    if not calendar_ids:
-        return
-    from calendars.google_oauth import google_account_revoked_record
-
-    now = timezone.now()
-    account_ids = sorted(
-        set(
-            Calendar.objects.filter(
-                pk__in=list(calendar_ids), google_account__isnull=False
-            ).values_list("google_account_id", flat=True)
-        )
-    )
-    for account_id in account_ids:
-        google_account_revoked_record(account_id=account_id)
-    affected_ids = list(
-        Calendar.objects.filter(
-            Q(pk__in=list(calendar_ids)) | Q(google_account_id__in=account_ids)
-        ).values_list("pk", flat=True)
-    )
-    with transaction.atomic():
-        GoogleCalendarChannel.objects.live().filter(calendar_id__in=affected_ids).update(
-            state=ChannelState.STOPPED, stopped_at=now
-        )
-        sync_states_ensure(affected_ids)
-        GoogleCalendarSyncState.objects.filter(pk__in=affected_ids).update(
-            grant_revoked_at=now, dirty=False, sync_pending=False, pending_since=None
-        )
-    logger.warning(
-        "google grant revoked accounts=%d calendars=%d: channels torn down",
-        len(account_ids),
-        len(affected_ids),
-    )
-
-
 def channels_store(
     *,
     activated: list[GoogleCalendarChannel],
@@ -243,7 +201,7 @@ def watch_results_store(
             summary.fail(channel.calendar_id, result.reason, transient=result.transient)
     record_failures(failures)
     record_unsupported(unsupported)
-    grant_revoked_mark(revoked)
+    google_calendars_revoked(revoked)
     if unsupported:
         # Calendars Google refuses to watch are kept in sync by the periodic reconciliation;
         # they get their first sync now.

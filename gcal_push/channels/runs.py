@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from django.db.models import Max
 from django.utils import timezone
 
+from calendars.batching import keyset_batches
 from gcal_push import selectors
 from gcal_push.channels.calls import CallOutcome, StopJob, WatchJob, run_bounded, stop, watch
 from gcal_push.channels.records import (
@@ -23,7 +24,6 @@ from gcal_push.channels.records import (
     ProgressCallback,
     channels_store,
     claim,
-    grant_revoked_mark,
     record_failures,
     release,
     sync_states_ensure,
@@ -31,6 +31,7 @@ from gcal_push.channels.records import (
 )
 from gcal_push.models import ChannelState, GoogleCalendarChannel
 from gcal_push.notifications import calendar_syncs_request
+from gcal_push.revocation import google_calendars_revoked
 
 # --- Create (backfill and one calendar) ----------------------------------------------------------
 
@@ -57,16 +58,7 @@ def channels_backfill(
         # Asked for by id, but with a channel already or not to be watched.
         summary.skipped += len(set(calendar_ids)) - total
     done = 0
-    last_pk = 0
-    while True:
-        batch = list(
-            candidates.filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        if not batch:
-            break
-        last_pk = batch[-1]
+    for batch in keyset_batches(candidates, batch_size=batch_size, fields=("pk",)):
         lines: tuple[str, ...] = ()
         if dry_run:
             summary.created += len(batch)
@@ -157,16 +149,9 @@ def channels_renew(
         candidates = candidates.filter(calendar_id__in=list(calendar_ids))
     total = candidates.count()
     done = 0
-    last_pk = 0
-    while True:
-        batch = list(
-            candidates.filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", "calendar_id", "state")[:batch_size]
-        )
-        if not batch:
-            break
-        last_pk = batch[-1][0]
+    for batch in keyset_batches(
+        candidates, batch_size=batch_size, fields=("pk", "calendar_id", "state")
+    ):
         lines: tuple[str, ...] = ()
         if dry_run:
             renewals = [(pk, cal) for pk, cal, state in batch if state == ChannelState.ACTIVE]
@@ -334,7 +319,7 @@ def _stop_channels(
         state=ChannelState.STOPPED, stopped_at=now
     )
     record_failures(failures)
-    grant_revoked_mark(revoked)
+    google_calendars_revoked(revoked)
 
 
 # --- Tear down -----------------------------------------------------------------------------------
@@ -358,16 +343,7 @@ def channels_teardown(
         candidates = candidates.filter(calendar_id__in=list(calendar_ids))
     total = candidates.count()
     done = 0
-    last_pk = 0
-    while True:
-        batch = list(
-            candidates.filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", "calendar_id")[:batch_size]
-        )
-        if not batch:
-            break
-        last_pk = batch[-1][0]
+    for batch in keyset_batches(candidates, batch_size=batch_size, fields=("pk", "calendar_id")):
         lines: tuple[str, ...] = ()
         if dry_run:
             summary.stopped += len(batch)

@@ -9,6 +9,7 @@ made single-line and bounded here; the templates escape it.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -17,12 +18,23 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from calendars.ical import Event, ITipMessage, Method, PartStat, recurrence_key
+from calendars.ical import (
+    Event,
+    EventStatus,
+    ICalendarError,
+    ITipMessage,
+    Method,
+    PartStat,
+    recurrence_key,
+)
 from calendars.translations import register_keys, translate
+from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
 from invitations.tokens import rsvp_token_expiry, rsvp_token_make
+
+logger = logging.getLogger(__name__)
 
 NAME_MAX_CHARS = 100
 DESCRIPTION_MAX_CHARS = 10_000
@@ -39,19 +51,7 @@ class EmailKind(StrEnum):
     REPLY = "reply"
 
 
-class RsvpAction(StrEnum):
-    """The ``action`` of an RSVP link, named after the PARTSTAT it records."""
-
-    ACCEPTED = "accepted"
-    TENTATIVE = "tentative"
-    DECLINED = "declined"
-
-
-_REPLY_WORDS = {
-    PartStat.ACCEPTED: "accepted",
-    PartStat.TENTATIVE: "tentative",
-    PartStat.DECLINED: "declined",
-}
+_REPLY_WORDS = {action.partstat: action.value for action in RsvpAction}
 
 register_keys(
     [
@@ -95,7 +95,7 @@ class Preferences:
 
 
 def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
-    """The kind of email for an iTIP method (DESIGN.md 1.1): REQUEST with SEQUENCE 0 is an
+    """The kind of email for an iTIP method (docs/design.md 1.1): REQUEST with SEQUENCE 0 is an
     invitation, a later SEQUENCE (or a known earlier version) an update."""
     if method is Method.CANCEL:
         return EmailKind.CANCELLATION
@@ -197,7 +197,7 @@ def email_context(
         heading_key += "_occurrence"
     context["heading"] = translate(heading_key, language, organizer=organizer_name)
     if kind is EmailKind.UPDATE and previous is not None:
-        context["changes"] = _changes(previous, event, zone=zone, language=language)
+        context["changes"] = _changes_or_none(previous, event, zone=zone, language=language)
     if method is Method.REQUEST:
         context["rsvp"] = rsvp_links(
             message=message, event=event, attendee=recipient, organizer=organizer_address
@@ -218,7 +218,7 @@ def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language
         )
         summary = plain_line(override.summary)
         renamed = bool(summary) and summary != plain_line(event.summary)
-        if override.status == "CANCELLED":
+        if override.status == EventStatus.CANCELLED:
             line = translate("email.override.cancelled", language, original=original)
         elif override.start is not None and override.start != override.recurrence_id:
             when = when_text(override, zone=zone, language=language).text
@@ -253,6 +253,20 @@ def _guests(event: Event, language: str) -> list[dict[str, str]]:
     return guests
 
 
+def _changes_or_none(
+    previous: Event, event: Event, *, zone: str | None, language: str
+) -> list[str]:
+    """What changed, or nothing when the previous version cannot be compared: an earlier,
+    stranger version of the event never stops this one (docs/design.md 1.5)."""
+    try:
+        return _changes(previous, event, zone=zone, language=language)
+    except (ICalendarError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
+        logger.warning(
+            "previous version not comparable error=%s; no change list", type(exc).__name__
+        )
+        return []
+
+
 def _changes(previous: Event, event: Event, *, zone: str | None, language: str) -> list[str]:
     changes = []
     if (previous.start, previous.end) != (event.start, event.end):
@@ -279,7 +293,7 @@ def _changes(previous: Event, event: Event, *, zone: str | None, language: str) 
 def rsvp_links(
     *, message: ITipMessage, event: Event, attendee: str, organizer: str
 ) -> dict[str, str] | None:
-    """``{action: url}`` for Accept / Maybe / Decline (DESIGN.md 1.2), or None when the
+    """``{action: url}`` for Accept / Maybe / Decline (docs/design.md 1.2), or None when the
     recipient is not an attendee of the event (the RSVP page could only refuse them).
 
     The token expires after the event's last occurrence plus the grace period.

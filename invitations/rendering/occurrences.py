@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from dateutil.rrule import rrulestr
-
-from calendars.ical import Event
+from calendars.ical import Event, ICalendarError
+from calendars.ical.rules import MAX_OCCURRENCES, bounded, render_work, rule_build
 
 # A COUNT larger than this is treated like an endless series.
-MAX_EXPANDED = 5000
+MAX_EXPANDED = MAX_OCCURRENCES
 
 
 def last_end(events: Iterable[Event]) -> dt.datetime | None:
     """The end of the last occurrence among ``events`` as an aware datetime (UTC).
 
-    None means "no end": an RRULE without COUNT or UNTIL, or a COUNT too large to expand.
+    None means "no end": an RRULE without COUNT or UNTIL, or a COUNT too large or too costly
+    to expand (the walk is bounded in work, not only in results: rules.py).
     Floating and all-day values are read as UTC, erring by at most a day, which the grace
     period covers.
     """
@@ -73,9 +73,9 @@ def _last_by_count(event: Event) -> dt.datetime | None:
         else dt.datetime.combine(start, dt.time.min)
     )
     try:
-        rule = rrulestr(event.rrule.text, dtstart=naive)
-        occurrences = list(rule)
-    except (ValueError, TypeError, OverflowError):
+        rule = rule_build(event.rrule.text, dtstart=naive, work=render_work())
+        occurrences = list(bounded(rule, limit=MAX_EXPANDED))
+    except (ICalendarError, ValueError, TypeError, OverflowError):
         return None
     if not occurrences:
         return _aware(start)

@@ -1,8 +1,6 @@
-"""One adapter per outside system that delivers email (STYLE.md rule 5)."""
+"""One adapter per outside system that delivers email (docs/style.md rule 5)."""
 
 from __future__ import annotations
-
-from django.conf import settings
 
 from invitations.models import MAILER_TRANSPORTS, DeliveryTransport
 from invitations.transports.base import (
@@ -21,7 +19,6 @@ __all__ = [
     "SendResult",
     "TransientSendError",
     "Transport",
-    "mailer_transport",
     "transport_for",
 ]
 
@@ -33,8 +30,3 @@ def transport_for(kind: str) -> Transport:
     if kind in MAILER_TRANSPORTS:
         return MailerTransport()
     raise ValueError(f"unknown transport {kind!r}")
-
-
-def mailer_transport() -> DeliveryTransport:
-    """The label of a delivery through the configured mailer: files, SMTP or Brevo."""
-    return DeliveryTransport(settings.MAIL_ROUTE)

@@ -1,6 +1,6 @@
 """What every transport promises: send one built email, or raise a classified error.
 
-A transport is the one adapter for one outside system (STYLE.md rule 5). It owns
+A transport is the one adapter for one outside system (docs/style.md rule 5). It owns
 authentication, timeouts and the mapping of that system's failures onto two kinds:
 
 - :class:`TransientSendError`: the send certainly or probably did not happen and may succeed

@@ -1,6 +1,6 @@
 """La Suite Messages: submit an email from the organizer's own mailbox.
 
-Contract (``shared/contracts/messages-and-caldav.md``, from the Messages backend's submit and
+Contract (``docs/messages-and-caldav.md``, from the Messages backend's submit and
 provisioning views):
 
 - ``GET {MESSAGES_API_URL}/api/v1.0/provisioning/mailboxes/?email=<address>`` answers

@@ -1,29 +1,14 @@
-"""Fixtures of the operators' console tests: an operator, the fake Google server, commits."""
+"""Fixtures of the operators' console tests: an operator (the shared ones, the fake Google
+servers and commits among them, are in tests/fixtures.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any
 
 import pytest
 from django.test import Client
 
 from calendars.models import User
-from tests.calendars.conftest import google_fake, google_schedule, google_server, google_setup
 from tests.factories import UserFactory
-from tests.gcal_push.conftest import google, push_google_server
 
-__all__ = [
-    "google",
-    "google_fake",
-    "google_schedule",
-    "google_server",
-    "google_setup",
-    "push_google_server",
-]
-
-Commit = Callable[[], AbstractContextManager[Any]]
 OPERATOR_ZONE = "America/New_York"
 
 
@@ -39,9 +24,3 @@ def operator(db: None) -> User:
 def operator_client(client: Client, operator: User) -> Client:
     client.force_login(operator)
     return client
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Any) -> Commit:
-    """Run what the code schedules after commit (provider syncs, sends) when the block ends."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from calendars.models import Calendar
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from invitations.models import Delivery, DeliveryStatus, DeliveryTransport
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus, DeliveryTransport
 from invitations.services import message_id_new
 from scheduling.models import SchedulingMessage
 from tests.scheduling.itip import ATTENDEE, ORGANIZER, itip_body
@@ -28,14 +28,25 @@ def message_create(
     body: bytes | None = None,
     **fields: Any,
 ) -> SchedulingMessage:
+    """A received message with its delivery (pending, nothing enqueued)."""
     n = next(_counter)
     uid = uid or f"event-{n}@dav.example.org"
     if body is None:
         body = itip_body(
             uid=uid, method=method, organizer=sender, attendees=((recipient, "NEEDS-ACTION"),)
         )
-    return SchedulingMessage.objects.create(
+    delivery = Delivery.objects.create(
+        kind=DeliveryKind.ITIP,
+        method=method,
         body=body,
+        uid=uid,
+        sender=sender,
+        recipient=recipient,
+        transport=DeliveryTransport.SMTP,
+        message_id_header=message_id_new(),
+    )
+    return SchedulingMessage.objects.create(
+        delivery=delivery,
         body_sha256="0" * 64,
         method=method,
         sender=sender,
@@ -53,15 +64,12 @@ def delivery_create(
     transport: str = DeliveryTransport.SMTP,
     **fields: Any,
 ) -> Delivery:
+    """The delivery of ``message`` (a new one by default), in the state asked for."""
     message = message or message_create()
-    return Delivery.objects.create(
-        message=message,
-        recipient=message.recipient,
-        transport=transport,
-        status=status,
-        message_id_header=message_id_new(),
-        **fields,
+    Delivery.objects.filter(pk=message.delivery_id).update(
+        status=status, transport=transport, **fields
     )
+    return Delivery.objects.get(pk=message.delivery_id)
 
 
 def channel_create(

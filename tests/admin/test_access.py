@@ -19,7 +19,6 @@ CHANGELISTS = [
     "admin:calendars_calendar_changelist",
     "admin:calendars_googleaccount_changelist",
     "admin:scheduling_schedulingmessage_changelist",
-    "admin:scheduling_refusedcallback_changelist",
     "admin:invitations_delivery_changelist",
     "admin:gcal_push_googlecalendarchannel_changelist",
     "admin:gcal_push_googlecalendarsyncstate_changelist",
@@ -33,7 +32,7 @@ def _object_urls() -> list[str]:
         reverse("admin:index"),
         *(reverse(name) for name in CHANGELISTS),
         reverse("admin:calendars_booking_change", args=[booking.pk]),
-        reverse("admin:scheduling_schedulingmessage_change", args=[delivery.message_id]),
+        reverse("admin:scheduling_schedulingmessage_change", args=[delivery.scheduling_message.pk]),
         reverse("admin:invitations_delivery_change", args=[delivery.pk]),
         reverse("admin:invitations_delivery_preview", args=[delivery.pk]),
     ]

@@ -22,17 +22,17 @@ from calendars.models import (
     Booking,
     BookingStatus,
     BookingTransition,
+    PublishState,
     Schedule,
-    SyncState,
     TransitionSource,
     User,
 )
 from gcal_push.models import GoogleCalendarSyncState
 from invitations.models import DeliveryStatus
-from tests.admin.conftest import Commit
 from tests.admin.support import delivery_create, message_create
 from tests.factories import BookingFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import Commit
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_confirm_action_books_and_patches_google_when_an_operator_confirms(
     assert response.status_code == 200
     assert f"Confirmed: #{booking.pk}." in response.content.decode()
     booking.refresh_from_db()
-    assert (booking.status, booking.sync_state) == (BookingStatus.BOOKED, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (BookingStatus.BOOKED, PublishState.PUBLISHED)
     assert _transitions(booking) == [("", "requested", "api"), ("requested", "booked", "admin")]
     assert booking.transitions.last().detail == {"operator": operator.pk}  # type: ignore[union-attr]
     assert _event_calls(google_fake) == [
@@ -117,12 +117,12 @@ def test_deny_and_cancel_actions_delete_the_google_event_when_an_operator_decide
     _act(operator_client, commit, action, booking)
 
     booking.refresh_from_db()
-    assert (booking.status, booking.sync_state) == (status, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (status, PublishState.PUBLISHED)
     assert _transitions(booking)[-1] == ("requested", status, "admin")
     assert _event_calls(google_fake)[-1] == ("events.delete", "all", None)
 
 
-def test_resync_action_writes_a_failed_booking_to_google_when_google_is_back(
+def test_republish_action_writes_a_failed_booking_to_google_when_google_is_back(
     operator_client: Client,
     google_schedule: Schedule,
     google_fake: FakeGoogleCalendar,
@@ -130,20 +130,20 @@ def test_resync_action_writes_a_failed_booking_to_google_when_google_is_back(
     settings: Any,
 ) -> None:
     settings.GOOGLE_API_MAX_RETRIES = 0
-    settings.BOOKING_SYNC_MAX_RETRIES = 0
+    settings.BOOKING_PUBLISH_MAX_RETRIES = 0
     google_fake.fault_add(operation="events.insert", status=503)
     booking = _request(commit, google_schedule)
-    assert booking.sync_state == SyncState.FAILED
+    assert booking.publish_state == PublishState.FAILED
 
-    response = _act(operator_client, commit, "resync", booking)
+    response = _act(operator_client, commit, "republish", booking)
 
-    assert f"Provider sync scheduled: #{booking.pk}." in response.content.decode()
+    assert f"Publish scheduled: #{booking.pk}." in response.content.decode()
     booking.refresh_from_db()
-    assert (booking.sync_state, booking.sync_error) == (SyncState.SYNCED, "")
+    assert (booking.publish_state, booking.publish_error) == (PublishState.PUBLISHED, "")
     last = booking.transitions.last()
     assert last is not None
     assert (last.from_status, last.to_status, last.source) == ("requested", "requested", "admin")
-    assert last.detail["action"] == "resync" and last.detail["sync_state"] == "failed"
+    assert last.detail["action"] == "republish" and last.detail["publish_state"] == "failed"
     assert [r.status for r in google_fake.requests_for("events.insert")] == [503, 200]
 
 
@@ -174,7 +174,7 @@ def test_action_records_one_transition_when_applied_twice(
 
     assert "Already so, nothing changed" in response.content.decode()
     assert _transitions(booking) == [("requested", "declined", "admin")]
-    # One provider sync scheduled by the first, none by the second.
+    # One publish scheduled by the first, none by the second.
     assert (len(first), len(second)) == (1, 0)
 
 
@@ -230,8 +230,8 @@ def test_list_shows_badges_masked_attendee_and_operator_time_when_rendered(
     start = dt.datetime(2030, 1, 15, 14, 0, tzinfo=dt.UTC)
     BookingFactory(
         status=BookingStatus.BOOKED,
-        sync_state=SyncState.FAILED,
-        sync_error="gave up: backendError",
+        publish_state=PublishState.FAILED,
+        publish_error="gave up: backendError",
         attendee_email="bookee.person@example.net",
         start=start,
         end=start + dt.timedelta(minutes=30),
@@ -261,9 +261,9 @@ def test_date_hierarchy_uses_the_operator_zone_when_drilling_down(
 
 
 def test_filters_and_search_narrow_the_list_when_used(operator_client: Client) -> None:
-    failed = BookingFactory(sync_state=SyncState.FAILED, attendee_email="findme@example.net")
-    synced = BookingFactory(sync_state=SyncState.SYNCED)
-    by_filter = operator_client.get(reverse(CHANGELIST), {"sync_state__exact": "failed"})
+    failed = BookingFactory(publish_state=PublishState.FAILED, attendee_email="findme@example.net")
+    synced = BookingFactory(publish_state=PublishState.PUBLISHED)
+    by_filter = operator_client.get(reverse(CHANGELIST), {"publish_state__exact": "failed"})
     by_search = operator_client.get(reverse(CHANGELIST), {"q": "findme@example.net"})
     for response in (by_filter, by_search):
         text = response.content.decode()
@@ -361,7 +361,7 @@ def test_timeline_merges_transitions_messages_deliveries_and_google_sync_when_op
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "another-event" not in text
-    for name in ("confirm", "deny", "cancel", "resync"):
+    for name in ("confirm", "deny", "cancel", "republish"):
         assert f'id="cv-action-{name}"' in text
 
 

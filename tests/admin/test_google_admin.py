@@ -14,8 +14,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from tests.admin.conftest import Commit
-from tests.gcal_push.conftest import (
+from tests.fixtures import (
+    Commit,
     PushFakeGoogleCalendar,
     channels_seed,
     owner_create,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from typing import Any
 
 import pytest
@@ -12,12 +13,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from calendars.admin_panel import operator_panel_counts
-from calendars.models import SyncState
+from calendars.metrics import recent_count_add
+from calendars.models import PublishState
 from gcal_push.models import ChannelState
 from invitations.models import DeliveryStatus
-from scheduling.models import RefusedCallback
-from scheduling.services import refused_callbacks_prune
-from scheduling.tasks import refused_callbacks_prune_task
+from scheduling.models import REFUSALS_RECENT
 from tests.admin.support import channel_create, delivery_create, sync_state_create
 from tests.factories import BookingFactory, GoogleCalendarFactory
 from tests.scheduling.itip import itip_body, post_callback
@@ -65,9 +65,9 @@ def test_panel_counts_what_needs_attention_when_the_index_opens(
     sync_state_create(
         calendar=calendars[2], last_synced_at=now - dt.timedelta(hours=1), last_failure_at=now
     )
-    BookingFactory(sync_state=SyncState.FAILED)
+    BookingFactory(publish_state=PublishState.FAILED)
     _refuse_some_callbacks(client)
-    RefusedCallback.objects.create(reason="unauthorized", at=now - dt.timedelta(hours=2))
+    recent_count_add(REFUSALS_RECENT, "unauthorized", now=time.time() - 2 * 3600)  # too old
 
     response = operator_client.get(reverse("admin:index"))
 
@@ -129,7 +129,7 @@ def test_panel_links_open_the_matching_filtered_lists_when_followed(
 def test_panel_shows_none_refused_when_the_last_hour_was_quiet(
     operator_client: Client,
 ) -> None:
-    RefusedCallback.objects.create(reason="too_large", at=timezone.now() - dt.timedelta(hours=3))
+    recent_count_add(REFUSALS_RECENT, "too_large", now=time.time() - 61 * 60)
     text = operator_client.get(reverse("admin:index")).content.decode()
     assert _count(text, "cv-refused-total") == 0
     assert "None." in text
@@ -140,35 +140,17 @@ def test_panel_counts_take_a_fixed_number_of_queries_when_rows_grow(
 ) -> None:
     for _ in range(50):
         delivery_create(status=DeliveryStatus.DEAD)
-        RefusedCallback.objects.create(reason="unauthorized")
-    with django_assert_max_num_queries(5):
+        recent_count_add(REFUSALS_RECENT, "unauthorized")
+    with django_assert_max_num_queries(4):  # refusals are counted in the cache, not a table
         counts = operator_panel_counts()
     assert counts.deliveries_dead == 50
     assert counts.refused_last_hour == {"unauthorized": 50}
 
 
-def test_refusals_record_only_reason_and_time_when_a_callback_is_refused(client: Client) -> None:
-    post_callback(client, itip_body(), key="wrong-key-0000000000000000000000")
-    row = RefusedCallback.objects.get()
-    assert row.reason == "unauthorized"
-    assert {f.name for f in RefusedCallback._meta.fields} == {"id", "reason", "at"}
+def test_panel_counts_a_refusal_for_an_hour_then_forgets_it_when_time_passes() -> None:
+    now = time.time()
+    recent_count_add(REFUSALS_RECENT, "body", now=now - 59 * 60)
+    recent_count_add(REFUSALS_RECENT, "body", now=now - 61 * 60)
+    recent_count_add(REFUSALS_RECENT, "budget", now=now)
 
-
-def test_prune_forgets_refusals_older_than_a_day_when_it_runs() -> None:
-    now = timezone.now()
-    old = RefusedCallback.objects.create(reason="body", at=now - dt.timedelta(days=1, minutes=1))
-    recent = RefusedCallback.objects.create(reason="body", at=now - dt.timedelta(hours=23))
-
-    assert refused_callbacks_prune(now=now) == 1
-    assert list(RefusedCallback.objects.values_list("pk", flat=True)) == [recent.pk]
-    assert not RefusedCallback.objects.filter(pk=old.pk).exists()
-    assert refused_callbacks_prune_task.delay().get() == 0
-
-
-def test_beat_prunes_refusals_hourly_when_configured(settings: Any) -> None:
-    entries = [
-        entry
-        for entry in settings.CELERY_BEAT_SCHEDULE.values()
-        if entry["task"] == "scheduling.tasks.refused_callbacks_prune_task"
-    ]
-    assert len(entries) == 1 and entries[0]["schedule"] == 3600.0
+    assert operator_panel_counts().refused_last_hour == {"body": 1, "budget": 1}

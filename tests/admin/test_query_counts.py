@@ -18,10 +18,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from calendars.models import BookingStatus, BookingTransition, SyncState
+from calendars.metrics import recent_count_add
+from calendars.models import BookingStatus, BookingTransition, PublishState
 from gcal_push.models import GoogleCalendarSyncState
 from invitations.models import DeliveryStatus
-from scheduling.models import RefusedCallback
+from scheduling.models import REFUSALS_RECENT
 from tests.admin.support import channel_create, delivery_create
 from tests.factories import (
     BookingFactory,
@@ -47,7 +48,7 @@ def _bookings(n: int) -> None:
         booking = BookingFactory(
             calendar=google if index % 2 else calendar,
             status=STATUSES[index % len(STATUSES)],
-            sync_state=SyncState.FAILED if index % 3 == 0 else SyncState.SYNCED,
+            publish_state=PublishState.FAILED if index % 3 == 0 else PublishState.PUBLISHED,
             start=timezone.now() + dt.timedelta(hours=index),
         )
         BookingTransition.objects.create(
@@ -76,7 +77,8 @@ def _accounts(n: int) -> None:
 
 
 def _refusals(n: int) -> None:
-    RefusedCallback.objects.bulk_create(RefusedCallback(reason="unauthorized") for _ in range(n))
+    for _ in range(n):
+        recent_count_add(REFUSALS_RECENT, "unauthorized")
 
 
 def _transitions(n: int) -> None:
@@ -119,7 +121,6 @@ CASES: list[tuple[str, Callable[[int], None]]] = [
     ("admin:invitations_delivery_changelist", _messages),
     ("admin:calendars_calendar_changelist", _calendars),
     ("admin:calendars_googleaccount_changelist", _accounts),
-    ("admin:scheduling_refusedcallback_changelist", _refusals),
     ("admin:calendars_bookingtransition_changelist", _transitions),
     ("admin:gcal_push_googlecalendarchannel_changelist", _channels),
     ("admin:gcal_push_googlecalendarsyncstate_changelist", _channels),

@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from calendars.models import BookingStatus, BookingTransition, TransitionSource
 from invitations.models import InboundReply
-from scheduling.models import RefusedCallback
 from tests.admin.support import channel_create, delivery_create, sync_state_create
 from tests.factories import BookingFactory, GoogleAccountFactory, GoogleCalendarFactory
 
@@ -25,7 +24,6 @@ READ_ONLY_MODELS = {
     "calendars.bookingtransition",
     "calendars.googleaccount",
     "scheduling.schedulingmessage",
-    "scheduling.refusedcallback",
     "invitations.delivery",
     "invitations.inboundreply",
     "gcal_push.googlecalendarchannel",
@@ -48,7 +46,6 @@ def _one_of_each() -> None:
     channel_create(calendar=calendar, expires_in=None)
     sync_state_create(calendar=calendar)
     delivery_create()
-    RefusedCallback.objects.create(reason="unauthorized")
     body = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
     InboundReply.objects.create(
         body=body,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from calendars.models import (
     GoogleAccount,
     Schedule,
 )
-from tests.calendars.conftest import GoogleSetup, google_setup_create
 from tests.calendars.test_bookings_google import slot
 from tests.factories import (
     BookingFactory,
@@ -31,15 +28,9 @@ from tests.factories import (
     ScheduleFactory,
 )
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import Commit, GoogleSetup, google_setup_create
 
 pytestmark = pytest.mark.django_db
-
-Commit = Callable[..., AbstractContextManager[Any]]
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Commit) -> Commit:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -265,7 +256,7 @@ def test_confirm_action_books_and_repeats_harmlessly_when_called_twice(
         ("", "requested", "api"),
         ("requested", "booked", "api"),
     ]
-    assert detail["sync_state"] == "synced"
+    assert detail["publish_state"] == "published"
     assert len(google_fake.requests_for("events.patch")) == 1
 
 

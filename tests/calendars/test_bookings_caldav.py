@@ -1,10 +1,9 @@
-"""Bookings on a CalDAV calendar (DESIGN.md 1.3), against a real Radicale server."""
+"""Bookings on a CalDAV calendar (docs/design.md 1.3), against a real Radicale server."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -12,20 +11,15 @@ from django.core import mail
 
 from calendars import services
 from calendars.ical import parse_itip
-from calendars.models import Booking, BookingStatus, Schedule, SyncState, TransitionSource
+from calendars.models import Booking, BookingStatus, PublishState, Schedule, TransitionSource
 from tests.calendars.test_bookings_google import calendar_part, slot, transitions
 from tests.factories import CalendarFactory, ScheduleFactory, UserFactory
 from tests.fakes.radicale import RadicaleServer
+from tests.fixtures import Commit
 
 pytestmark = pytest.mark.django_db
 
 BOOKEE = "bookee@example.net"
-Commit = Callable[..., AbstractContextManager[Any]]
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Commit) -> Commit:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -56,7 +50,10 @@ def test_request_puts_event_with_organizer_and_attendee_when_calendar_is_caldav(
     radicale: RadicaleServer, schedule: Schedule, commit: Commit
 ) -> None:
     booking = request_booking(commit, schedule)
-    assert (booking.status, booking.sync_state) == (BookingStatus.REQUESTED, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (
+        BookingStatus.REQUESTED,
+        PublishState.PUBLISHED,
+    )
     assert transitions(booking) == [("", "requested", "api")]
     [body] = stored(radicale, schedule)
     assert b"METHOD" not in body
@@ -80,7 +77,7 @@ def test_confirm_bumps_sequence_and_sets_status_confirmed_when_calendar_is_calda
     event = parse_itip(body).primary
     assert (event.status, event.sequence) == ("CONFIRMED", 1)
     booking.refresh_from_db()
-    assert (booking.status, booking.sequence, booking.sync_state) == ("booked", 1, "synced")
+    assert (booking.status, booking.sequence, booking.publish_state) == ("booked", 1, "published")
 
 
 @pytest.mark.parametrize("action", [services.booking_deny, services.booking_cancel])
@@ -94,7 +91,7 @@ def test_deny_or_cancel_deletes_event_when_calendar_is_caldav(
         action(booking_id=booking.pk, source=TransitionSource.API)
     assert stored(radicale, schedule) == []
     booking.refresh_from_db()
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
     assert booking.status in (BookingStatus.DECLINED, BookingStatus.CANCELLED)
 
 
@@ -147,8 +144,8 @@ def test_wrong_credentials_mark_sync_failed_when_server_refuses(
 ) -> None:
     settings.CALDAV_PASSWORD = "not-the-password"
     booking = request_booking(commit, schedule)
-    assert booking.sync_state == SyncState.FAILED
-    assert "caldav_auth" in booking.sync_error
+    assert booking.publish_state == PublishState.FAILED
+    assert "caldav_auth" in booking.publish_error
     assert stored(radicale, schedule) == []
 
 
@@ -159,14 +156,14 @@ def test_unreachable_server_is_retried_then_failed_when_nothing_answers(
     settings,
     unused_port: int,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings.BOOKING_SYNC_MAX_RETRIES = 1
+    settings.BOOKING_PUBLISH_MAX_RETRIES = 1
     settings.CALDAV_TIMEOUT_SECONDS = 2.0
     dead = f"http://127.0.0.1:{unused_port}/organizer/cal/"
     type(schedule.calendar).objects.filter(pk=schedule.calendar_id).update(remote_id=dead)
     settings.CALDAV_URL = f"http://127.0.0.1:{unused_port}/"
     booking = request_booking(commit, schedule)
-    assert booking.sync_state == SyncState.FAILED
-    assert booking.sync_error.startswith("gave up: caldav_connection")
+    assert booking.publish_state == PublishState.FAILED
+    assert booking.publish_error.startswith("gave up: caldav_connection")
 
 
 def test_api_key_and_forwarded_user_are_sent_when_outbound_key_is_set(settings) -> None:  # type: ignore[no-untyped-def]
@@ -184,7 +181,7 @@ def test_unexpected_error_marks_sync_failed_without_personal_data_when_sync_cras
     radicale: RadicaleServer, schedule: Schedule
 ) -> None:
     from calendars.ical import ICalendarError
-    from calendars.tasks import booking_provider_sync_task
+    from calendars.tasks import booking_publish_task
     from tests.factories import BookingFactory
 
     # A zone the validators would refuse, written past them: building the event fails.
@@ -192,9 +189,9 @@ def test_unexpected_error_marks_sync_failed_without_personal_data_when_sync_cras
         calendar=schedule.calendar, schedule=schedule, time_zone="Mars/Olympus"
     )
     with pytest.raises(ICalendarError):
-        booking_provider_sync_task.delay(booking.pk).get()
+        booking_publish_task.delay(booking.pk).get()
     booking.refresh_from_db()
-    assert booking.sync_state == SyncState.FAILED
-    assert booking.sync_error.startswith("internal error ICalendarError at booking.py:")
-    assert "@" not in booking.sync_error
-    assert booking.sync_lease_until is None
+    assert booking.publish_state == PublishState.FAILED
+    assert booking.publish_error.startswith("internal error ICalendarError at booking.py:")
+    assert "@" not in booking.publish_error
+    assert booking.publish_lease_until is None

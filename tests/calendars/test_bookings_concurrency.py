@@ -11,10 +11,10 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 
 from calendars.models import Booking, BookingStatus
-from tests.calendars.conftest import google_setup_create
 from tests.calendars.test_bookings_google import slot
 from tests.factories import BookingFactory, CalendarFactory, ScheduleFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import google_setup_create
 
 THREAD_TIMEOUT_SECONDS = 30
 

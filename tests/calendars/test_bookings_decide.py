@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,16 +18,12 @@ from calendars.models import Booking, BookingStatus, Schedule, TransitionSource
 from tests.calendars.test_bookings_google import request_booking, transitions
 from tests.factories import BookingFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import Commit
+from tests.link_tokens import readable_without_key
 
 pytestmark = pytest.mark.django_db
 
-Commit = Callable[..., AbstractContextManager[Any]]
 DECIDE = "/bookings/decide/"
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks: Commit) -> Commit:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -162,11 +156,13 @@ def test_token_signed_for_another_purpose_gets_400_when_reused(booking: Booking)
     assert booking.status == BookingStatus.REQUESTED
 
 
-def test_expired_token_gets_400_when_too_old(booking: Booking, settings) -> None:  # type: ignore[no-untyped-def]
+def test_expired_token_gets_410_like_an_expired_rsvp_link_when_too_old(
+    booking: Booking, settings: Any
+) -> None:
+    settings.BOOKING_DECISION_TOKEN_MAX_AGE_DAYS = 0  # expires as it is made
     token = decision_token_make(booking_id=booking.pk, ical_uid=booking.ical_uid)
-    settings.BOOKING_DECISION_TOKEN_MAX_AGE_DAYS = 0  # any age is now too old
     response = Client().post(f"{DECIDE}?action=confirm&token={token}")
-    assert response.status_code == 400
+    assert response.status_code == 410
     assert "This link has expired" in response.content.decode()
     booking.refresh_from_db()
     assert booking.status == BookingStatus.REQUESTED
@@ -224,3 +220,21 @@ def test_subscriber_email_is_translated_and_links_work_when_language_is_german(
     html = message.alternatives[0].content
     assert "Bestätigen" in html and "Ablehnen" in html
     assert Client().get(path_of(links_from_email()["confirm"])).status_code == 200
+
+
+def test_link_sent_before_tokens_were_sealed_still_decides_until_it_is_too_old(
+    booking: Booking, settings: Any
+) -> None:
+    legacy = signing.dumps(
+        {"b": booking.pk, "u": booking.ical_uid}, salt="convoke.bookings.decision", compress=True
+    )
+    page = Client().get(f"{DECIDE}?action=confirm&token={legacy}")
+    assert page.status_code == 200
+    settings.BOOKING_DECISION_TOKEN_MAX_AGE_DAYS = 0
+    assert Client().get(f"{DECIDE}?action=confirm&token={legacy}").status_code == 410
+
+
+def test_token_names_no_booking_and_no_uid_when_read_without_the_key(booking: Booking) -> None:
+    token = decision_token_make(booking_id=booking.pk, ical_uid=booking.ical_uid)
+    assert booking.ical_uid not in token
+    assert booking.ical_uid.encode() not in readable_without_key(token)

@@ -1,4 +1,4 @@
-"""Bookings on a Google calendar (DESIGN.md 1.3), against the fake Google server.
+"""Bookings on a Google calendar (docs/design.md 1.3), against the fake Google server.
 
 Each test drives the booking services and lets the provider sync run (the Celery tasks run
 eagerly after the commit), then checks the booking, its recorded transitions, exactly what
@@ -11,7 +11,6 @@ import datetime as dt
 import email
 import email.policy
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
@@ -24,17 +23,18 @@ from calendars.models import (
     BookingStatus,
     Calendar,
     GoogleAccount,
+    PublishState,
     Schedule,
-    SyncState,
     TransitionSource,
 )
-from tests.calendars.conftest import GoogleSetup
+from invitations.models import Delivery, DeliveryKind
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fakes.messages_api import FakeMessagesApi
+from tests.fixtures import Commit, GoogleSetup
 
 pytestmark = pytest.mark.django_db
 
 BOOKEE = "bookee@example.net"
-Commit = Callable[..., AbstractContextManager[Any]]
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_request_inserts_tentative_event_and_google_invites_bookee_when_flag_on(
     booking = request_booking(commit, schedule)
     calendar_id = schedule.calendar.remote_id
     assert booking.status == BookingStatus.REQUESTED
-    assert (booking.sync_state, booking.provider_status) == (SyncState.SYNCED, "requested")
+    assert (booking.publish_state, booking.provider_status) == (PublishState.PUBLISHED, "requested")
     assert transitions(booking) == [("", "requested", "api")]
     assert [c[0] for c in google_fake.api_calls()] == ["freebusy.query", "events.insert"]
     assert event_calls(google_fake) == [("events.insert", "all", "tentative")]
@@ -133,7 +133,7 @@ def test_confirm_patches_event_to_confirmed_with_updates_sent_when_flag_on(
         result = services.booking_confirm(booking_id=booking.pk, source=TransitionSource.API)
     booking.refresh_from_db()
     assert result.changed and booking.status == BookingStatus.BOOKED
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
     assert transitions(booking) == [("", "requested", "api"), ("requested", "booked", "api")]
     assert event_calls(google_fake) == [
         ("events.insert", "all", "tentative"),
@@ -161,7 +161,7 @@ def test_deny_or_cancel_deletes_event_with_updates_sent_when_flag_on(
     with commit():
         action(booking_id=booking.pk, source=TransitionSource.EMAIL_LINK)
     booking.refresh_from_db()
-    assert (booking.status, booking.sync_state) == (status, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (status, PublishState.PUBLISHED)
     assert transitions(booking)[-1] == ("requested", status, "email_link")
     assert event_calls(google_fake)[-1] == ("events.delete", "all", None)
     event = google_fake.event(schedule.calendar.remote_id, booking.google_event_id or "")
@@ -225,11 +225,11 @@ def test_transition_applied_twice_calls_google_once_when_repeated(
 def test_repeated_sync_task_calls_nothing_when_calendar_already_reflects_status(
     flag_on: None, schedule: Schedule, google_fake: FakeGoogleCalendar, commit: Commit
 ) -> None:
-    from calendars.tasks import booking_provider_sync_task
+    from calendars.tasks import booking_publish_task
 
     booking = request_booking(commit, schedule)
     before = len(google_fake.requests)
-    assert booking_provider_sync_task.delay(booking.pk).get() == "unchanged"
+    assert booking_publish_task.delay(booking.pk).get() == "unchanged"
     assert len(google_fake.requests) == before
 
 
@@ -253,12 +253,11 @@ def test_bookee_declining_in_google_declines_and_deletes_event_when_pushed(
             partstat="DECLINED",
             source=TransitionSource.GOOGLE_PUSH,
         )
-        services.booking_provider_sync_enqueue(booking_id=booking.pk)
     booking.refresh_from_db()
     assert recorded and booking.status == BookingStatus.DECLINED
     assert transitions(booking)[-1] == ("requested", "declined", "google_push")
     assert event_calls(google_fake)[-1] == ("events.delete", "all", None)
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
 
 
 def test_bookee_accepting_in_google_changes_nothing_when_pushed(
@@ -273,7 +272,6 @@ def test_bookee_accepting_in_google_changes_nothing_when_pushed(
             partstat="ACCEPTED",
             source=TransitionSource.GOOGLE_PUSH,
         )
-        services.booking_provider_sync_enqueue(booking_id=booking.pk)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.REQUESTED
     assert booking.attendee_partstat == "ACCEPTED"
@@ -288,7 +286,10 @@ def test_event_deleted_in_google_cancels_booking_without_new_email_when_pushed(
     with commit():
         services.booking_cancel(booking_id=booking.pk, source=TransitionSource.GOOGLE_PUSH)
     booking.refresh_from_db()
-    assert (booking.status, booking.sync_state) == (BookingStatus.CANCELLED, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (
+        BookingStatus.CANCELLED,
+        PublishState.PUBLISHED,
+    )
     assert google_fake.requests_for("events.delete")[-1].status == 410
     assert outbox(google_fake) == [("invitation", BOOKEE, "tentative")]
 
@@ -304,13 +305,41 @@ def test_request_imports_event_and_sends_our_invitation_when_flag_off(
     imported = google_fake.requests_for("events.import")[0]
     assert imported.body["iCalUID"] == booking.ical_uid
     assert google_fake.outbox == []
-    assert (booking.sync_state, booking.provider_status) == (SyncState.SYNCED, "requested")
+    assert (booking.publish_state, booking.provider_status) == (PublishState.PUBLISHED, "requested")
     recipients = sorted(tuple(m.to) for m in mail.outbox)
     assert recipients == sorted([(schedule.owner.email,), (BOOKEE,)])
     invitation = next(m for m in mail.outbox if m.to == [BOOKEE])
     ics = calendar_part(invitation)
     assert "METHOD:REQUEST" in ics and "STATUS:TENTATIVE" in ics and "SEQUENCE:0" in ics
     assert f"UID:{booking.ical_uid}" in ics
+
+
+def test_our_invitation_leaves_from_the_subscribers_mailbox_when_the_calendar_is_a_mailbox(
+    flag_off: None,
+    schedule: Schedule,
+    google_fake: FakeGoogleCalendar,
+    commit: Commit,
+    messages_api: FakeMessagesApi,
+) -> None:
+    # Calendar.is_mailbox: invitations from this calendar go through the Messages API.
+    Calendar.objects.filter(pk=schedule.calendar_id).update(is_mailbox=True)
+    messages_api.add_mailbox(schedule.owner.email)
+
+    booking = request_booking(commit, schedule)
+
+    invitation = Delivery.objects.get(booking=booking, kind=DeliveryKind.ITIP)
+    assert (invitation.transport, invitation.status) == ("messages", "sent")
+    [submission] = messages_api.submissions
+    assert submission.rcpt_to == (BOOKEE,)
+    assert submission.message["From"].addresses[0].addr_spec == schedule.owner.email
+    [ics] = [
+        part.get_content()
+        for part in submission.message.walk()
+        if part.get_content_type() == "text/calendar"
+    ]
+    assert "METHOD:REQUEST" in ics
+    # The subscriber's own notice comes from Convoke's address, through the mailer.
+    assert [m.to for m in mail.outbox] == [[schedule.owner.email]]
 
 
 def test_confirm_and_cancel_send_our_update_and_cancellation_when_flag_off(
@@ -366,7 +395,7 @@ def test_lost_insert_answer_is_retried_into_409_and_one_event_when_google_times_
     assert [r.operation for r in google_fake.requests_for("events.get")] == ["events.get"]
     assert len(google_fake.events(schedule.calendar.remote_id)) == 1
     assert outbox(google_fake) == [("invitation", BOOKEE, "tentative")]
-    assert (booking.sync_state, booking.provider_status) == (SyncState.SYNCED, "requested")
+    assert (booking.publish_state, booking.provider_status) == (PublishState.PUBLISHED, "requested")
 
 
 def test_rate_limit_and_server_error_are_retried_until_success_when_google_recovers(
@@ -377,7 +406,7 @@ def test_rate_limit_and_server_error_are_retried_until_success_when_google_recov
     booking = request_booking(commit, schedule)
     assert [r.status for r in google_fake.requests_for("events.insert")] == [429, 503, 200]
     assert len(google_fake.events(schedule.calendar.remote_id)) == 1
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
 
 
 def test_expired_token_is_refreshed_once_and_stored_when_google_answers_401(
@@ -390,7 +419,7 @@ def test_expired_token_is_refreshed_once_and_stored_when_google_answers_401(
     google_fake.access_tokens_expire(subject=google_setup.subject)
     booking = request_booking(commit, schedule)
     assert google_fake.refresh_count(subject=google_setup.subject) == 1
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
     stored = GoogleAccount.objects.get(pk=google_setup.account.pk).credentials
     assert stored["token"] != google_setup.access_token
 
@@ -434,8 +463,8 @@ def test_revoked_grant_marks_sync_failed_when_decision_reaches_google(
         services.booking_confirm(booking_id=booking.pk, source=TransitionSource.API)
     booking.refresh_from_db()
     assert booking.status == BookingStatus.BOOKED
-    assert booking.sync_state == SyncState.FAILED
-    assert "revoked" in booking.sync_error
+    assert booking.publish_state == PublishState.FAILED
+    assert "revoked" in booking.publish_error
     assert GoogleAccount.objects.get(pk=google_setup.account.pk).revoked
     assert [m.to for m in mail.outbox] == [[google_setup.email]]
 
@@ -448,12 +477,12 @@ def test_persistent_outage_ends_in_failed_sync_state_when_retries_run_out(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     settings.GOOGLE_API_MAX_RETRIES = 0
-    settings.BOOKING_SYNC_MAX_RETRIES = 4  # more than Celery's own default of 3
+    settings.BOOKING_PUBLISH_MAX_RETRIES = 4  # more than Celery's own default of 3
     google_fake.fault_add(operation="events.insert", status=503, times=100)
     booking = request_booking(commit, schedule)
     assert len(google_fake.requests_for("events.insert")) == 5
-    assert booking.sync_state == SyncState.FAILED
-    assert booking.sync_error.startswith("gave up: backendError")
+    assert booking.publish_state == PublishState.FAILED
+    assert booking.publish_error.startswith("gave up: backendError")
     assert booking.status == BookingStatus.REQUESTED
 
 
@@ -522,18 +551,18 @@ def test_operator_retry_syncs_failed_booking_when_google_is_back(
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     settings.GOOGLE_API_MAX_RETRIES = 0
-    settings.BOOKING_SYNC_MAX_RETRIES = 0
+    settings.BOOKING_PUBLISH_MAX_RETRIES = 0
     google_fake.fault_add(operation="events.insert", status=503)
     booking = request_booking(commit, schedule)
-    assert booking.sync_state == SyncState.FAILED
+    assert booking.publish_state == PublishState.FAILED
     changelist = admin_client.get("/admin/calendars/booking/")
     assert "gave up: backendError" in changelist.content.decode()
     with commit():
         response = admin_client.post(
             "/admin/calendars/booking/",
-            {"action": "provider_sync_retry", "_selected_action": [booking.pk]},
+            {"action": "publish_retry", "_selected_action": [booking.pk]},
         )
     assert response.status_code == 302
     booking.refresh_from_db()
-    assert (booking.sync_state, booking.sync_error) == (SyncState.SYNCED, "")
+    assert (booking.publish_state, booking.publish_error) == (PublishState.PUBLISHED, "")
     assert [r.status for r in google_fake.requests_for("events.insert")] == [503, 200]

@@ -1,43 +1,22 @@
 """Acknowledge now, work later: the booking request answers before Google is written to, and a
-real Celery worker (not the eager mode of the other tests) does the provider sync."""
+real Celery worker (not the eager mode of the other tests) publishes the booking."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.test import Client
 
-from calendars.celery import app
-from calendars.models import Booking, SyncState
-from tests.calendars.conftest import google_setup_create
+from calendars.models import Booking, PublishState
 from tests.calendars.test_bookings_google import slot
 from tests.factories import ScheduleFactory
-from tests.fakes.celery_worker import wait_until
+from tests.fakes.celery_worker import tasks_routed_to, wait_until, worker_thread
 from tests.fakes.google_calendar import FakeGoogleCalendar
+from tests.fixtures import google_setup_create
 
 WORKER_TIMEOUT_SECONDS = 30.0
-
-
-@contextlib.contextmanager
-def calendars_tasks_queued() -> Iterator[str]:
-    """Publish the bookings' tasks for real, to a queue of this test's own."""
-    queue = f"test-bookings-{uuid.uuid4().hex[:12]}"
-    previous = (app.conf.task_always_eager, app.conf.task_routes)
-    app.conf.task_always_eager = False
-    app.conf.task_routes = {"calendars.tasks.*": {"queue": queue}}
-    app.amqp.flush_routes()
-    app.amqp.__dict__.pop("router", None)
-    try:
-        yield queue
-    finally:
-        app.conf.task_always_eager, app.conf.task_routes = previous
-        app.amqp.flush_routes()
-        app.amqp.__dict__.pop("router", None)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,7 +27,7 @@ def test_request_is_acknowledged_before_google_and_synced_by_a_worker_when_one_r
     settings.GOOGLE_INVITE_ENABLED = True
     setup = google_setup_create(google_fake)
     schedule = ScheduleFactory(owner=setup.user, calendar=setup.calendar, slug="later")
-    with calendars_tasks_queued() as queue:
+    with tasks_routed_to(f"test-bookings-{uuid.uuid4().hex[:12]}", "calendars.tasks.*") as queue:
         response = Client().post(
             f"/api/v1.0/schedules/{schedule.slug}/bookings/",
             data=json.dumps(
@@ -58,19 +37,11 @@ def test_request_is_acknowledged_before_google_and_synced_by_a_worker_when_one_r
         )
         assert response.status_code == 201
         booking = Booking.objects.get()
-        assert booking.sync_state == SyncState.PENDING
+        assert booking.publish_state == PublishState.PENDING
         assert google_fake.requests_for("events.insert") == []
-        with start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=20.0,
-            queues=[queue],
-        ):
+        with worker_thread(queue, shutdown_timeout=20.0):
             synced = wait_until(
-                lambda: Booking.objects.get(pk=booking.pk).sync_state == SyncState.SYNCED,
+                lambda: Booking.objects.get(pk=booking.pk).publish_state == PublishState.PUBLISHED,
                 timeout=WORKER_TIMEOUT_SECONDS,
             )
     assert synced

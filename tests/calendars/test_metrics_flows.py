@@ -95,12 +95,12 @@ def test_delivery_outcomes_and_latency_histogram_follow_the_sends_when_smtp_fail
     smtp_sink.refuse_next(1, 451)  # the first send is deferred, then retried by the sweep
     with django_capture_on_commit_callbacks(execute=True):
         assert post_callback(client, itip_body(uid="late@dav.example.org")).status_code == 202
-    deferred = Delivery.objects.get(message__uid="late@dav.example.org")
+    deferred = Delivery.objects.get(uid="late@dav.example.org")
     assert deferred.status == DeliveryStatus.FAILED
     smtp_sink.refuse_next(2, 550)  # a permanent refusal kills the next one at once
     with django_capture_on_commit_callbacks(execute=True):
         assert post_callback(client, itip_body(uid="dead@dav.example.org")).status_code == 202
-    assert Delivery.objects.get(message__uid="dead@dav.example.org").status == DeliveryStatus.DEAD
+    assert Delivery.objects.get(uid="dead@dav.example.org").status == DeliveryStatus.DEAD
     smtp_sink.reset()
     from invitations.services import deliveries_sweep
 

@@ -13,6 +13,7 @@ from django.test import Client
 
 from calendars.models import Calendar, GoogleAccount, Provider, Schedule
 from calendars.providers import google
+from gcal_push.credentials import google_client
 from tests.factories import UserFactory
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.log_scan import SENSITIVE_VALUES
@@ -93,9 +94,7 @@ def test_connect_stores_encrypted_credentials_and_writable_calendars_when_consen
         ("team@group.calendar.google.com", Provider.GOOGLE, True),
     }
     # The stored credentials work: the adapter reads the calendar list with them.
-    assert {e.id for e in google.GoogleCalendarClient.for_account(account).calendar_list()} >= {
-        EMAIL
-    }
+    assert {e.id for e in google_client(account).calendar_list()} >= {EMAIL}
 
 
 def test_callback_with_wrong_state_stores_nothing_when_state_is_forged(
@@ -174,7 +173,7 @@ def test_token_endpoint_outage_gets_503_when_google_fails(
 def test_reconnect_after_revocation_reconnects_calendars_when_consent_is_given_again(
     fake: FakeGoogleCalendar, client: Client, django_capture_on_commit_callbacks
 ) -> None:  # type: ignore[no-untyped-def]
-    from calendars.google_oauth import google_account_revoked_record
+    from gcal_push.revocation import google_account_revoked_record
 
     _, back = consent(client)
     client.get("/google/callback/", back)

@@ -36,13 +36,12 @@ OUR_TASKS = "invitations.tasks.*"
 
 
 @contextlib.contextmanager
-def isolated_task_queue() -> Iterator[str]:
-    """Publish our tasks for real (not eagerly) to a queue used by this test only."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
+def tasks_routed_to(queue: str, pattern: str = "*") -> Iterator[str]:
+    """Publish the tasks matching ``pattern`` for real (not eagerly) to ``queue``."""
     previous_eager = app.conf.task_always_eager
     previous_routes = app.conf.task_routes
     app.conf.task_always_eager = False
-    app.conf.task_routes = {OUR_TASKS: {"queue": queue}}
+    app.conf.task_routes = {pattern: {"queue": queue}}
     app.amqp.flush_routes()
     app.amqp.__dict__.pop("router", None)
     try:
@@ -54,21 +53,32 @@ def isolated_task_queue() -> Iterator[str]:
         app.amqp.__dict__.pop("router", None)
 
 
+@contextlib.contextmanager
+def isolated_task_queue() -> Iterator[str]:
+    """Publish our tasks for real (not eagerly) to a queue used by this test only."""
+    with tasks_routed_to(f"test-{uuid.uuid4().hex[:12]}", OUR_TASKS) as queue:
+        yield queue
+
+
+@contextlib.contextmanager
+def worker_thread(queue: str, *, shutdown_timeout: float = 30.0) -> Iterator[None]:
+    """A real Celery worker, a thread of this process, consuming ``queue``."""
+    with start_worker(
+        app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=shutdown_timeout,
+        queues=[queue],
+    ):
+        yield
+
+
 @pytest.fixture
 def inprocess_celery_worker(transactional_db: None) -> Iterator[str]:
     """A real worker thread consuming this test's queue; yields the queue name."""
-    with (
-        isolated_task_queue() as queue,
-        start_worker(
-            app,
-            pool="solo",
-            concurrency=1,
-            perform_ping_check=False,
-            loglevel="WARNING",
-            shutdown_timeout=20.0,
-            queues=[queue],
-        ),
-    ):
+    with isolated_task_queue() as queue, worker_thread(queue, shutdown_timeout=20.0):
         yield queue
 
 

@@ -3,7 +3,7 @@
 A real HTTP server on 127.0.0.1 that the real google-api-python-client and google-auth talk
 to, through ``GOOGLE_API_ENDPOINT``, ``GOOGLE_TOKEN_URI``, ``GOOGLE_AUTH_URI`` and
 ``GOOGLE_REVOKE_URI`` (see :meth:`FakeGoogleCalendar.django_settings`). It follows the
-contract in ``../shared/contracts/google-calendar.md``:
+contract in ``docs/google-calendar.md``:
 
 - ``/calendar/v3/calendars/{calendarId}/events``: insert (client-chosen base32hex ids, 409
   ``duplicate`` on a re-used id, deleted ids included), import (upsert by ``iCalUID``, never

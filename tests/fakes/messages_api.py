@@ -1,6 +1,6 @@
 """A fake La Suite Messages API: a real HTTP server on 127.0.0.1 following the contract.
 
-Contract (shared/contracts/messages-and-caldav.md, from the Messages backend):
+Contract (docs/messages-and-caldav.md, from the Messages backend):
 
 - ``POST /api/v1.0/submit/`` with ``Content-Type: message/rfc822`` and a complete RFC 5322
   message; ``X-Channel-Id`` + ``X-API-Key`` (401 when wrong), scope ``messages:send`` (403),

@@ -11,15 +11,11 @@ from calendars.models import Calendar, GoogleAccount
 from calendars.services import schedule_update
 from gcal_push.channels import channels_teardown
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from gcal_push.services import (
-    calendar_watch_start,
-    calendar_watch_stop,
-    channel_create,
-    channel_teardown,
-)
+from gcal_push.services import calendars_watch_reconcile, channel_create, channel_teardown
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
-from tests.gcal_push.conftest import WEBHOOK_URL, TaskQueue, owner_create, watched_create
+from tests.fixtures import WEBHOOK_URL, TaskQueue, owner_create, watched_create
+from tests.metrics import CounterWatch
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,18 +51,12 @@ def test_sync_message_is_recognised_when_it_arrives_before_the_watch_response(
     google: FakeGoogleCalendar, client: object, task_queue: TaskQueue
 ) -> None:
     watched = watched_create(google, owner_create(google))[0]
+    notifications = CounterWatch("convoke_webhook_notifications")
     # Google posts "sync" from inside the watch request, before answering it.
     with GooglePushEmitter(google, ClientTransport(client)) as emitter:
         channel_create(calendar_id=watched.calendar.pk)
     assert emitter.states() == [(live_channels(watched.calendar)[0].channel_id, "sync", 200)]
-    from calendars.models import MetricCounter
-
-    labels = set(
-        MetricCounter.objects.filter(name="convoke_webhook_notifications").values_list(
-            "labels", flat=True
-        )
-    )
-    assert labels == {"outcome=sync_acknowledged,state=sync"}
+    assert notifications.moved() == {(("outcome", "sync_acknowledged"), ("state", "sync")): 1}
 
 
 def test_create_leaves_no_live_channel_when_watch_fails(
@@ -150,7 +140,7 @@ def test_teardown_stops_channels_at_once_when_the_caller_says_so(
     # As when an account is being disconnected: its calendars are still schedules' calendars.
     watched = watched_create(google, owner_create(google))[0]
     channel_create(calendar_id=watched.calendar.pk)
-    calendar_watch_stop(calendar_id=watched.calendar.pk)
+    channels_teardown(calendar_ids=[watched.calendar.pk], force=True, concurrency=1)
     assert live_channels(watched.calendar) == []
     assert google.live_channels(watched.remote_id) == []
     assert task_queue.size() == 1  # only the first sync, queued by the creation
@@ -193,7 +183,7 @@ def test_schedule_update_moves_the_watch_when_the_calendar_changes(
     owner = owner_create(google)
     old, new = watched_create(google, owner, count=2)
     new.schedule.delete()
-    calendar_watch_start(calendar_id=old.calendar.pk)
+    calendars_watch_reconcile(calendar_ids=[old.calendar.pk])
     assert len(google.live_channels(old.remote_id)) == 1
     schedule_update(schedule_id=old.schedule.pk, changes={"calendar_id": new.calendar.pk})
     assert google.live_channels(old.remote_id) == []
@@ -204,6 +194,33 @@ def test_schedule_update_moves_the_watch_when_the_calendar_changes(
     assert [c.state for c in GoogleCalendarChannel.objects.filter(calendar=old.calendar)] == [
         ChannelState.STOPPED
     ]
+
+
+def test_schedule_update_only_enqueues_the_watch_change_when_it_commits(
+    google: FakeGoogleCalendar, task_queue: TaskQueue, client: Any
+) -> None:
+    # Google is failing: a call made in the PATCH's commit would fail the request. The
+    # schedule change enqueues the push-layer action; Google is called by the task only.
+    owner = owner_create(google)
+    old, new = watched_create(google, owner, count=2)
+    new.schedule.delete()
+    channel_create(calendar_id=old.calendar.pk)
+    task_queue.purge()
+    calls = len(google.requests_for("channels.stop")) + len(google.requests_for("events.watch"))
+    google.fault_add(operation="channels.stop", status=503, times=50)
+    client.force_login(owner.user)
+
+    response = client.patch(
+        f"/api/v1.0/schedules/{old.schedule.slug}/",
+        {"calendar": new.calendar.pk},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.content
+    after = len(google.requests_for("channels.stop")) + len(google.requests_for("events.watch"))
+    assert after == calls  # nothing reached Google during the request
+    assert task_queue.size() == 1  # the push-layer action, for a worker
+    assert len(live_channels(old.calendar)) == 1
 
 
 def test_database_refuses_a_second_active_channel_when_code_would_create_one(

@@ -18,7 +18,7 @@ from gcal_push.channels import channels_backfill
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
 from tests.fakes.google_calendar import Change, FakeGoogleCalendar
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
-from tests.gcal_push.conftest import TaskQueue, channels_seed, owner_create, watched_create
+from tests.fixtures import TaskQueue, channels_seed, owner_create, watched_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,5 +1,5 @@
 """The sync: from a change in Google Calendar to the booking, through notifications, the
-webhook, a real worker and the booking service, and back to Google (DESIGN.md 1.3, 1.4)."""
+webhook, a real worker and the booking service, and back to Google (docs/design.md 1.3, 1.4)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from calendars.models import Booking, BookingStatus, SyncState, TransitionSource
+from calendars.models import Booking, BookingStatus, PublishState, TransitionSource
 from calendars.services import booking_request
 from gcal_push.models import GoogleCalendarSyncState
 from gcal_push.services import calendars_reconcile, channel_create
 from tests.fakes.google_push import ClientTransport, GooglePushEmitter
-from tests.gcal_push.conftest import (
+from tests.fixtures import (
     Owner,
     PushFakeGoogleCalendar,
     TaskQueue,
@@ -149,7 +149,10 @@ def test_answer_in_google_reaches_the_booking_and_google_when_notified(
     booking = book(watched)
     task_queue.drain(emitter)
     booking.refresh_from_db()
-    assert (booking.status, booking.sync_state) == (BookingStatus.REQUESTED, SyncState.SYNCED)
+    assert (booking.status, booking.publish_state) == (
+        BookingStatus.REQUESTED,
+        PublishState.PUBLISHED,
+    )
     assert [(m.kind, m.recipient) for m in google.outbox] == [("invitation", BOOKEE)]
     assert booking.google_event_id is not None
     calls = len(google.api_calls())
@@ -164,7 +167,7 @@ def test_answer_in_google_reaches_the_booking_and_google_when_notified(
     booking.refresh_from_db()
     assert booking.status == status
     assert booking.attendee_partstat == partstat
-    assert booking.sync_state == SyncState.SYNCED
+    assert booking.publish_state == PublishState.PUBLISHED
     assert [c for c in google.api_calls()[calls:] if c[0] in WRITES] == writes
     assert [(m.kind, m.recipient, m.send_updates) for m in google.outbox[mails:]] == outbox
     # Google told us through the webhook, which answered every notification with 200.

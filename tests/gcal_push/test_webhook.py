@@ -1,4 +1,4 @@
-"""``POST /webhooks/google-calendar/``: the contract for each header case (DESIGN.md 1.4).
+"""``POST /webhooks/google-calendar/``: the contract for each header case (docs/design.md 1.4).
 
 Tasks go through the real broker to a queue of the test's own that no worker consumes, so
 each test sees exactly what the webhook enqueued and that it ran nothing itself.
@@ -9,17 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
 from django.utils import timezone
 
-from calendars.models import MetricCounter
 from gcal_push.models import ChannelState, GoogleCalendarChannel, GoogleCalendarSyncState
-from tests.gcal_push.conftest import TaskQueue
+from tests.fixtures import TaskQueue
 from tests.gcal_push.factories import GoogleCalendarChannelFactory
 from tests.log_scan import SENSITIVE_VALUES
+from tests.metrics import CounterWatch
 
 # Transactional: the webhook runs in autocommit, as in production, so its enqueue is real.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,12 +66,19 @@ def sync_state(channel: GoogleCalendarChannel) -> GoogleCalendarSyncState:
     return GoogleCalendarSyncState.objects.get(pk=channel.calendar_id)
 
 
+_notifications: list[CounterWatch] = []
+
+
+@pytest.fixture(autouse=True)
+def _notifications_watched() -> Any:
+    _notifications[:] = [CounterWatch("convoke_webhook_notifications")]
+    yield
+    _notifications.clear()
+
+
 def counter(outcome: str) -> int:
-    return sum(
-        row.value
-        for row in MetricCounter.objects.filter(name="convoke_webhook_notifications")
-        if f"outcome={outcome}" in row.labels
-    )
+    """How many notifications with this outcome the test counted."""
+    return int(_notifications[0].total(outcome=outcome))
 
 
 @pytest.mark.parametrize("state", ["exists", "not_exists"])

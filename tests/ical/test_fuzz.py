@@ -1,14 +1,22 @@
-"""parse_itip raises ICalendarError and nothing else, whatever the bytes (hypothesis)."""
+"""parse_itip raises ICalendarError and nothing else, whatever the bytes (hypothesis); every
+corpus file mutated the ways that hurt Convoke is parsed and rendered within a bound."""
 
 from __future__ import annotations
 
+import time
+import zlib
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calendars.ical import ICalendarError, parse_itip
+from invitations.emails import EmailNotRenderable, email_build
+from tests.hostile import hostile_files
+from tests.invitations.corpus import corpus_bodies
 
+from .mutations import MUTATIONS
 from .samples import vcalendar
 
 SEED = vcalendar(
@@ -111,3 +119,75 @@ def test_only_icalendar_error_escapes_when_corpus_files_are_cut_or_flipped(
     else:
         body = body[:position] + bytes([body[position] ^ 0xFF]) + body[position + 1 :]
     _parse_never_escapes(body)
+
+
+# --- Mutations of every corpus file through parse and render (issue 11) -------------------------
+# Each case must end, parse raising only ICalendarError and render only EmailNotRenderable,
+# within a wall-clock bound: generous, since the suite shares two cores; it proves the work
+# is bounded (the figures are in bench/hostile.py).
+
+CASE_BOUND_SECONDS = 10.0
+CORPUS = corpus_bodies()
+HOSTILE = [(path.name, path.read_bytes()) for path in hostile_files()]
+
+
+def _parse_and_render(body: bytes) -> str:
+    """Parse, then render as a REQUEST when it parses; returns what happened."""
+    try:
+        message = parse_itip(body)
+    except ICalendarError as exc:
+        assert str(exc)
+        return "refused"
+    event = message.primary
+    sender = event.organizer.address if event.organizer else "alice@example.org"
+    attendees = [a.address for e in message.events for a in e.attendees]
+    try:
+        email_build(
+            body=body,
+            method="REQUEST",
+            sender=sender,
+            recipient=attendees[0] if attendees else "bob@example.net",
+            message_id="<fuzz@convoke.test>",
+            language="en",
+            time_zone="Europe/Paris",
+        ).message().as_bytes()
+    except EmailNotRenderable as exc:
+        assert exc.reason
+        return "not renderable"
+    return "rendered"
+
+
+def _bounded(body: bytes) -> str:
+    started = time.monotonic()
+    outcome = _parse_and_render(body)
+    elapsed = time.monotonic() - started
+    assert elapsed < CASE_BOUND_SECONDS, f"{elapsed:.1f} s ({outcome})"
+    return outcome
+
+
+@FUZZ
+@given(
+    st.sampled_from(CORPUS + HOSTILE or [("none", b"")]),
+    st.lists(
+        st.tuples(st.sampled_from(sorted(MUTATIONS)), st.integers(min_value=0, max_value=2**20)),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_mutated_corpus_file_is_parsed_and_rendered_within_its_bound_whatever_the_mutation(
+    named: tuple[str, bytes], edits: list[tuple[str, int]]
+) -> None:
+    body = named[1]
+    for name, knob in edits:
+        body = MUTATIONS[name](body, knob)
+    _bounded(body)
+
+
+@pytest.mark.parametrize("named", CORPUS + HOSTILE, ids=[name for name, _ in CORPUS + HOSTILE])
+def test_every_mutation_of_this_file_is_parsed_and_rendered_within_its_bound(
+    named: tuple[str, bytes],
+) -> None:
+    name, body = named
+    seed = zlib.crc32(name.encode())
+    for index, mutation in enumerate(MUTATIONS.values()):
+        _bounded(mutation(body, seed + index * 7919))

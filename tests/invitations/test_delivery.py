@@ -1,4 +1,4 @@
-"""Delivery of stored messages: claim, render, send, classify, back off, sweep (DESIGN.md 1.1).
+"""Delivery of stored messages: claim, render, send, classify, back off, sweep (docs/design.md 1.1).
 
 Tasks run eagerly here (tests/settings.py): the sweep's enqueue runs the send at once, so
 each sweep below is one more attempt. Retries are made due at once by a zero backoff base
@@ -16,7 +16,7 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from invitations.models import Delivery, DeliveryStatus, DeliveryTransport
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus, DeliveryTransport
 from invitations.services import (
     DeliveryOutcome,
     deliveries_sweep,
@@ -24,7 +24,6 @@ from invitations.services import (
     delivery_send,
     message_id_new,
 )
-from scheduling.models import SchedulingMessage
 from tests.fakes.messages_api import FakeMessagesApi
 from tests.fakes.smtp import SmtpSink
 from tests.scheduling.itip import ATTENDEE, ORGANIZER, itip_body, post_callback
@@ -32,12 +31,6 @@ from tests.scheduling.itip import ATTENDEE, ORGANIZER, itip_body, post_callback
 pytestmark = pytest.mark.django_db
 
 MAX_SWEEPS = 15
-
-
-@pytest.fixture
-def quick_retries(settings: Any) -> None:
-    settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    settings.DELIVERY_RETRY_JITTER = 0
 
 
 @pytest.fixture
@@ -59,20 +52,14 @@ def make_delivery(
     body: bytes | None = None,
     **fields: Any,
 ) -> Delivery:
-    """A stored message and its delivery, created without enqueuing anything."""
+    """A delivery of a calendar message, created without enqueuing anything."""
     body = body or itip_body(uid=f"event-{message_id_new()[1:9]}@dav.example.org")
-    message = SchedulingMessage.objects.create(
-        body=body,
-        body_sha256="0" * 64,
-        method="REQUEST",
-        sender=ORGANIZER,
-        recipient=ATTENDEE,
-        uid="event@dav.example.org",
-        is_mailbox=transport == DeliveryTransport.MESSAGES,
-        dedupe_key=message_id_new()[1:33],
-    )
     return Delivery.objects.create(
-        message=message,
+        kind=DeliveryKind.ITIP,
+        method="REQUEST",
+        body=body,
+        uid="event@dav.example.org",
+        sender=ORGANIZER,
         recipient=ATTENDEE,
         transport=transport,
         status=status,

@@ -12,10 +12,11 @@ import icalendar
 import pytest
 from django.test import override_settings
 
-from calendars.ical import ICalendarError, parse_itip
-from invitations.emails import email_build
+from calendars.ical import parse_itip
+from invitations.emails import EmailNotRenderable, email_build
 from invitations.tokens import rsvp_token_read
 from tests.factories import UserFactory
+from tests.link_tokens import readable_without_key
 
 from .emails_samples import ATTENDEE, ORGANIZER, request
 
@@ -142,6 +143,17 @@ def test_rsvp_links_carry_a_token_for_the_recipient_when_method_is_request() -> 
     assert actions == ["accepted", "tentative", "declined"]
 
 
+def test_rsvp_links_reveal_no_address_when_read_without_the_key() -> None:
+    # Issue 11, finding 8: URLs end up in proxy logs and browser history.
+    plain, _html, _ = parts(build())
+    links = [line.split(": ", 1)[1] for line in plain.splitlines() if "/rsvp/?" in line]
+    assert links
+    for link in links:
+        seen = link.encode() + readable_without_key(parse_qs(urlsplit(link).query)["token"][0])
+        for secret in (ATTENDEE, ORGANIZER, "planning-2030@example.org"):
+            assert secret.encode() not in seen
+
+
 def test_no_rsvp_links_when_cancelled() -> None:
     plain, html, _ = parts(build(request(method="CANCEL"), method="CANCEL"))
     assert "/rsvp/" not in plain and "/rsvp/" not in html
@@ -189,8 +201,8 @@ def test_no_query_when_language_and_zone_are_given(django_assert_num_queries) ->
         build()
 
 
-def test_icalendar_error_when_body_is_not_icalendar() -> None:
-    with pytest.raises(ICalendarError):
+def test_not_renderable_naming_the_problem_when_body_is_not_icalendar() -> None:
+    with pytest.raises(EmailNotRenderable, match="cannot be read: not iCalendar data"):
         build(b"not a calendar")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,11 +21,18 @@ import pytest
 from django.test import Client
 
 from calendars.ical import parse_itip
-from calendars.models import BookingTransition, TransitionSource
-from invitations.models import InboundReply, InboundReplyStatus
-from scheduling.models import SchedulingMessage
+from calendars.models import BookingStatus, BookingTransition, TransitionSource
+from invitations.models import (
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    DeliveryTransport,
+    InboundReply,
+    InboundReplyStatus,
+)
 from tests.factories import BookingFactory
 from tests.fakes.brevo_inbound import FakeBrevoApi
+from tests.hostile import HOSTILE_DIR
 from tests.invitations.rsvp_support import (
     Account,
     DavProxy,
@@ -56,12 +64,31 @@ def corpus_reply(corpus_dir: Path) -> bytes:
     return (corpus_dir / "ics" / CORPUS_REPLY).read_bytes()
 
 
+def invitation_delivered(*, uid: str, attendee: str, sequence: int = 0) -> Delivery:
+    """An invitation to ``uid`` that Convoke sent to ``attendee`` (what makes a REPLY from
+    that address believable, invitations.inbound_trust)."""
+    return Delivery.objects.create(
+        kind=DeliveryKind.ITIP,
+        sender=ORGANIZER,
+        recipient=attendee,
+        method="REQUEST",
+        body=b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+        uid=uid,
+        sequence=sequence,
+        transport=DeliveryTransport.SMTP,
+        status=DeliveryStatus.SENT,
+        message_id_header=f"<{uuid.uuid4().hex}@convoke.test>",
+    )
+
+
 @pytest.fixture
 def stored_event(corpus_organizer: Account, corpus_reply: bytes, settings: Any) -> Any:
-    """The organizer's copy of the event the corpus REPLY answers; removed afterwards."""
+    """The organizer's copy of the event the corpus REPLY answers, and the invitation Convoke
+    delivered to the attendee; removed afterwards."""
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
     point_convoke_at(settings, corpus_organizer)
     uid = parse_itip(corpus_reply).uid
+    invitation_delivered(uid=uid, attendee=ATTENDEE)
     corpus_organizer.event_create(
         event_body(
             uid=uid,
@@ -129,7 +156,8 @@ def test_partstat_is_set_on_the_server_when_the_reply_has_a_valid_signature(
         ATTENDEE: "ACCEPTED",
         "c@example.com": "NEEDS-ACTION",
     }
-    assert SchedulingMessage.objects.count() == 0  # the organizer has the client's own email
+    # The organizer has the client's own email: Convoke sends none.
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_reply_is_applied_when_it_is_inline_in_the_alternative_part(
@@ -256,8 +284,9 @@ def test_reply_is_ignored_when_the_sender_is_not_on_the_servers_event(
     stored_event: str,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    # A consistent REPLY (From = its attendee), but the organizer's event never invited d@.
+    # A consistent REPLY (From = its attendee), invited once, but no longer on the event.
     intruder = corpus_reply.replace(b"mailto:b@example.com", b"mailto:d@example.com")
+    invitation_delivered(uid=stored_event, attendee="d@example.com")
     etag = corpus_organizer.stored(stored_event)[0]
 
     post_inbound(
@@ -419,3 +448,155 @@ def test_sweep_applies_a_stored_reply_when_its_first_enqueue_was_lost(
     assert reply.status == InboundReplyStatus.APPLIED
     assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "ACCEPTED"
     assert inbound_replies_sweep(now=later + timedelta(minutes=11)) == []
+
+
+# --- Trust (issue 11, finding 7): a From header proves nothing by itself ----------------------
+
+
+def test_forged_reply_changes_nothing_when_convoke_never_invited_that_address(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # c@example.com is an attendee on the server but Convoke never sent them the invitation:
+    # anyone can write "From: c@example.com".
+    forged = corpus_reply.replace(b"mailto:b@example.com", b"mailto:c@example.com")
+    etag = corpus_organizer.stored(stored_event)[0]
+
+    with caplog.at_level(logging.INFO, logger="invitations.inbound"):
+        response = post_inbound(
+            client,
+            brevo_api.payload(reply_email(forged, sender="c@example.com")),
+            capture=django_capture_on_commit_callbacks,
+        )
+
+    assert response.status_code == 200
+    reply = InboundReply.objects.get()
+    assert reply.status == InboundReplyStatus.REFUSED
+    assert reply.last_error == "Convoke delivered no invitation to this event to this address"
+    assert corpus_organizer.stored(stored_event)[0] == etag
+    assert "inbound reply refused" in caplog.text
+    assert "c@example.com" not in caplog.text
+
+
+def test_forged_decline_leaves_the_booking_alone_when_from_is_not_the_bookee(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    booking = BookingFactory(ical_uid=stored_event, attendee_email="bookee@example.com")
+    forged = corpus_reply.replace(b"PARTSTAT=ACCEPTED", b"PARTSTAT=DECLINED").replace(
+        b"mailto:b@example.com", b"mailto:c@example.com"
+    )
+
+    post_inbound(
+        client,
+        brevo_api.payload(reply_email(forged, sender="c@example.com")),
+        capture=django_capture_on_commit_callbacks,
+    )
+
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.REQUESTED
+    assert InboundReply.objects.get().status == InboundReplyStatus.REFUSED
+
+
+def test_bookee_reply_is_applied_when_the_booking_names_that_address(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    Delivery.objects.all().delete()  # no invitation email: Google invited the bookee
+    booking = BookingFactory(ical_uid=stored_event, attendee_email=ATTENDEE)
+
+    post_inbound(
+        client,
+        brevo_api.payload(reply_email(corpus_reply)),
+        capture=django_capture_on_commit_callbacks,
+    )
+
+    assert InboundReply.objects.get().status == InboundReplyStatus.APPLIED
+    booking.refresh_from_db()
+    assert booking.attendee_partstat == "ACCEPTED"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "refused"),
+    [
+        ("spf=pass smtp.mailfrom=example.com; dkim=pass header.d=example.com; dmarc=fail", True),
+        ("spf=fail smtp.mailfrom=example.com; dkim=none", True),
+        ("spf=fail smtp.mailfrom=example.com; dkim=fail; dkim=pass header.d=example.com", False),
+        ("spf=pass smtp.mailfrom=example.com; dmarc=pass header.from=example.com", False),
+    ],
+)
+def test_provider_verdict_is_followed_when_the_payload_carries_one(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+    verdict: str,
+    refused: bool,
+) -> None:
+    email = reply_email(corpus_reply)
+    email["Authentication-Results"] = f"mx.inbound.example; {verdict}"
+
+    post_inbound(client, brevo_api.payload(email), capture=django_capture_on_commit_callbacks)
+
+    reply = InboundReply.objects.get()
+    assert (reply.status == InboundReplyStatus.REFUSED) is refused, reply.last_error
+    answer = partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE]
+    assert answer == ("NEEDS-ACTION" if refused else "ACCEPTED")
+
+
+def test_reply_to_an_older_version_is_refused_when_a_newer_invitation_was_delivered(
+    client: Client,
+    brevo_api: FakeBrevoApi,
+    corpus_organizer: Account,
+    corpus_reply: bytes,
+    stored_event: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    invitation_delivered(uid=stored_event, attendee=ATTENDEE, sequence=2)
+
+    post_inbound(
+        client,
+        brevo_api.payload(reply_email(corpus_reply)),  # SEQUENCE:0
+        capture=django_capture_on_commit_callbacks,
+    )
+
+    reply = InboundReply.objects.get()
+    assert reply.status == InboundReplyStatus.REFUSED
+    assert "SEQUENCE 0" in reply.last_error
+    assert partstats(corpus_organizer.stored(stored_event)[1])[None][ATTENDEE] == "NEEDS-ACTION"
+
+
+def test_webhook_answers_at_once_and_stores_nothing_when_the_reply_has_a_hostile_zone(
+    client: Client, brevo_api: FakeBrevoApi, settings: Any
+) -> None:
+    # Issue 11, finding 1: the inbound webhook reads bodies like the callback does.
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    hostile = (
+        (HOSTILE_DIR / "zone-secondly-dtstart.ics")
+        .read_bytes()
+        .replace(b"METHOD:REQUEST", b"METHOD:REPLY")
+    )
+
+    started = time.monotonic()
+    response = post_inbound(
+        client, brevo_api.payload(reply_email(hostile, sender="bob@example.net"))
+    )
+
+    assert response.status_code == 200
+    assert time.monotonic() - started < 5.0
+    assert InboundReply.objects.count() == 0

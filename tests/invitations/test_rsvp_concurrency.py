@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from calendars.ical import PartStat, parse_itip
 from calendars.models import TransitionSource
+from invitations.models import Delivery
 from invitations.rsvp import RsvpOutcome, rsvp_answer_record
-from scheduling.models import SchedulingMessage
 from tests.fakes.smtp import SmtpSink
 from tests.invitations.rsvp_support import Account, DavProxy, event_body, partstats, rsvp_token
 
@@ -102,7 +102,7 @@ def test_both_answers_are_stored_when_two_invitees_answer_at_the_same_moment(
     assert sorted(o.changed for o in outcomes.values()) == [True, True]
     assert sorted(o.event.partstat for o in outcomes.values()) == ["ACCEPTED", "DECLINED"]
     assert dav_proxy.count("PUT") == 3  # one of the two got 412 and went again
-    replies = SchedulingMessage.objects.filter(method="REPLY", recipient=organizer.email)
+    replies = Delivery.objects.filter(method="REPLY", recipient=organizer.email)
     assert sorted(replies.values_list("sender", flat=True)) == [BOB, JIMBOB]
     assert smtp_sink.wait_for(2)
     assert sorted(mail.rcpt_tos for mail in smtp_sink.messages) == [(organizer.email,)] * 2
@@ -139,7 +139,7 @@ def test_answer_is_written_and_replied_once_when_the_button_is_clicked_twice(
     assert len(outcomes) == 2
     assert sorted(o.changed for o in outcomes) == [False, True]
     assert partstats(organizer.stored(uid)[1])[None][BOB] == "ACCEPTED"
-    assert SchedulingMessage.objects.filter(method="REPLY", sender=BOB).count() == 1
+    assert Delivery.objects.filter(method="REPLY", sender=BOB).count() == 1
 
 
 @pytest.mark.django_db
@@ -164,7 +164,7 @@ def test_each_reply_reaches_the_organizer_when_answers_come_within_one_second(
             now=moment,
         )
 
-    replies = list(SchedulingMessage.objects.filter(method="REPLY").order_by("dtstamp"))
+    replies = list(Delivery.objects.filter(method="REPLY").order_by("dtstamp"))
     assert [(r.sender, partstats(bytes(r.body))[None]) for r in replies] == [
         (BOB, {BOB: "ACCEPTED"}),
         (JIMBOB, {JIMBOB: "TENTATIVE"}),

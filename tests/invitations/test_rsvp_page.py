@@ -110,7 +110,7 @@ def test_get_changes_nothing_when_a_scanner_opens_every_link_repeatedly(
 
     assert organizer.stored(event)[0] == etag_before
     assert dav_proxy.count("PUT") == 0 and dav_proxy.count("DELETE") == 0
-    assert SchedulingMessage.objects.count() == 0
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_head_is_refused_without_touching_anything_when_a_scanner_uses_it(
@@ -202,14 +202,14 @@ def test_post_writes_and_sends_nothing_when_the_answer_is_already_recorded(
 ) -> None:
     token = _token(organizer, event)
     _post(client, token, "accepted")
-    puts, replies = dav_proxy.count("PUT"), SchedulingMessage.objects.count()
+    puts, replies = dav_proxy.count("PUT"), Delivery.objects.filter(method="REPLY").count()
 
     response = _post(client, token, "accepted")
 
     assert response.status_code == 200
     assert "This was already your answer" in _text(response)
     assert dav_proxy.count("PUT") == puts == 1
-    assert SchedulingMessage.objects.count() == replies == 1
+    assert Delivery.objects.filter(method="REPLY").count() == replies == 1
 
 
 def test_post_stores_a_reply_for_the_organizer_when_the_server_does_not_schedule(
@@ -219,16 +219,17 @@ def test_post_stores_a_reply_for_the_organizer_when_the_server_does_not_schedule
 
     _post(client, _token(organizer, event), "tentative")
 
-    message = SchedulingMessage.objects.get()
-    assert (message.method, message.sender, message.recipient) == (
+    # Convoke's own REPLY goes straight into the outbox (no scheduling message is faked).
+    assert not SchedulingMessage.objects.exists()
+    delivery = Delivery.objects.get()
+    assert (delivery.kind, delivery.method, delivery.sender, delivery.recipient) == (
+        "itip",
         "REPLY",
         BOB,
         organizer.email,
     )
-    assert partstats(bytes(message.body)) == {None: {BOB: "TENTATIVE"}}
-    assert b"METHOD:REPLY" in bytes(message.body)
-    delivery = Delivery.objects.get(message=message)
-    assert delivery.recipient == organizer.email
+    assert partstats(bytes(delivery.body)) == {None: {BOB: "TENTATIVE"}}
+    assert b"METHOD:REPLY" in bytes(delivery.body)
 
 
 def test_post_stores_no_reply_when_the_server_schedules(
@@ -240,7 +241,7 @@ def test_post_stores_no_reply_when_the_server_schedules(
 
     assert response.status_code == 200
     assert partstats(organizer.stored(event)[1])[None][BOB] == "ACCEPTED"
-    assert SchedulingMessage.objects.count() == 0
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_post_declines_the_booking_when_the_event_is_a_booking(
@@ -261,6 +262,29 @@ def test_post_declines_the_booking_when_the_event_is_a_booking(
     assert booking.attendee_partstat == "DECLINED"
     transition = BookingTransition.objects.filter(booking=booking).latest("id")
     assert transition.source == TransitionSource.EMAIL_LINK
+
+
+def test_post_records_a_bookings_answer_once_and_stores_our_reply_when_the_server_does_not_schedule(
+    client: Client, organizer: Account, settings: Any
+) -> None:
+    settings.CALDAV_SERVER_SCHEDULES = False
+    booking = BookingFactory(attendee_email=BOB, status=BookingStatus.REQUESTED)
+    organizer.event_create(
+        event_body(
+            uid=booking.ical_uid, organizer=organizer.email, attendees=[(BOB, "NEEDS-ACTION")]
+        )
+    )
+
+    response = _post(client, _token(organizer, booking.ical_uid), "accepted")
+
+    assert response.status_code == 200
+    answers = BookingTransition.objects.filter(booking=booking, detail__partstat="ACCEPTED")
+    assert [t.source for t in answers] == [TransitionSource.EMAIL_LINK]
+    # Our REPLY is in the outbox, about the booking's event; it was not fed back through the
+    # scheduling callback as if it had come from outside.
+    reply = Delivery.objects.get(method="REPLY")
+    assert (reply.uid, reply.sender, reply.recipient) == (booking.ical_uid, BOB, organizer.email)
+    assert not SchedulingMessage.objects.exists()
 
 
 def test_post_requires_the_csrf_token_when_checks_are_enforced(
@@ -292,7 +316,7 @@ def test_post_shows_503_and_keeps_nothing_when_the_server_does_not_keep_the_answ
 
     assert response.status_code == 503
     assert partstats(organizer.stored(event)[1])[None][BOB] == "NEEDS-ACTION"
-    assert SchedulingMessage.objects.count() == 0
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 # --- Errors, in two languages -----------------------------------------------------------------
@@ -444,7 +468,7 @@ def test_page_is_503_with_try_again_and_nothing_written_when_the_server_is_down(
     assert strings["rsvp.error.unavailable.title"] in _text(response)
     assert strings["rsvp.error.unavailable.retry"] in _text(response)
     assert organizer.stored(event)[0] == etag
-    assert SchedulingMessage.objects.count() == 0
+    assert Delivery.objects.filter(method="REPLY").count() == 0
 
 
 def test_unreachable_server_gets_503_when_nothing_listens(

@@ -1,4 +1,4 @@
-"""A REPLY about one of our bookings applies the bookee's answer (DESIGN.md 1.3, issue item 7)."""
+"""A REPLY about one of our bookings applies the bookee's answer (docs/design.md 1.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``POST /api/v1.0/caldav-scheduling-callback/`` through Django's test client (DESIGN.md 1.1)."""
+"""``POST /api/v1.0/caldav-scheduling-callback/`` through Django's test client
+(docs/design.md 1.1)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_callback_stores_message_and_delivery_when_request_is_valid(client: Clie
     assert message.recurrence_id == ""
     assert message.is_mailbox is False
     delivery = Delivery.objects.get()
-    assert delivery.message == message
+    assert message.delivery == delivery
     assert delivery.recipient == ATTENDEE
     assert delivery.transport == DeliveryTransport.FILE  # the test settings' mail route
     assert delivery.message_id_header.startswith("<") and delivery.message_id_header.endswith(">")

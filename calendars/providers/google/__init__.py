@@ -6,7 +6,7 @@ revocation). Every public name is re-exported here.
 
 Every Google address comes from settings (``GOOGLE_API_ENDPOINT``, ``GOOGLE_AUTH_URI``,
 ``GOOGLE_TOKEN_URI``, ``GOOGLE_REVOKE_URI``) so tests and staging can point at a fake.
-Facts relied on are in the contract ``contracts/google-calendar.md``; the API reference is
+Facts relied on are in ``docs/google-calendar.md``; the API reference is
 https://developers.google.com/workspace/calendar/api/v3/reference.
 
 - :class:`GoogleCalendarClient` wraps one account's credentials. A discovery service and an
@@ -15,14 +15,14 @@ https://developers.google.com/workspace/calendar/api/v3/reference.
 - Credentials are built directly with ``token_uri=settings.GOOGLE_TOKEN_URI``
   (``Credentials.from_authorized_user_info`` would reset it to Google's). google-auth refreshes
   an expired token before a request and replays once after a 401; a refreshed token lives only
-  on the object, so the client writes it back, encrypted, to the :class:`GoogleAccount`.
+  on the object, so the client hands it to its ``on_refresh`` callback: the adapter never
+  touches the database (the Google app, :mod:`gcal_push.accounts`, stores it).
 - Errors become our own exceptions by reason (:class:`RateLimited`, :class:`AuthRevoked`,
   :class:`Gone`, :class:`Duplicate`, :class:`PreconditionFailed`, :class:`SyncTokenInvalid`,
   :class:`NotFound`, :class:`PushNotSupported`, ...), chained to the library's error.
-- 429, the two rate-limit 403 reasons and 5xx are retried here with exponential backoff and
-  jitter (``GOOGLE_API_MAX_RETRIES``, ``GOOGLE_API_BACKOFF_SECONDS``). Timeouts and refused
-  connections are not retried here (a write may have been applied): they raise
-  :class:`Unavailable` and the calling task decides.
+- 429, the two rate-limit 403 reasons and 5xx are retried here under the ``google_api`` retry
+  policy (:mod:`calendars.retry`). Timeouts and refused connections are not retried here (a
+  write may have been applied): they raise :class:`Unavailable` and the calling task decides.
 """
 
 from calendars.providers.google.client import (
@@ -46,7 +46,6 @@ from calendars.providers.google.errors import (
     RateLimited,
     SyncTokenInvalid,
     Unavailable,
-    backoff_seconds,
     classify,
     is_retryable,
     refresh_error,
@@ -57,8 +56,6 @@ from calendars.providers.google.oauth import (
     token_revoke,
 )
 from calendars.providers.google.types import (
-    BACKOFF_CAP_SECONDS,
-    MAX_LIST_PAGES,
     RATE_LIMIT_REASONS,
     REQUIRED_SCOPES,
     SCOPE_CALENDAR_LIST,
@@ -71,7 +68,6 @@ from calendars.providers.google.types import (
     CalendarListEntry,
     Channel,
     Event,
-    EventListing,
     EventPage,
     EventStatus,
     FreeBusy,
@@ -85,8 +81,6 @@ from calendars.providers.google.types import (
 )
 
 __all__ = [
-    "BACKOFF_CAP_SECONDS",
-    "MAX_LIST_PAGES",
     "RATE_LIMIT_REASONS",
     "REQUIRED_SCOPES",
     "SCOPES",
@@ -104,7 +98,6 @@ __all__ = [
     "ChannelIdNotUnique",
     "Duplicate",
     "Event",
-    "EventListing",
     "EventPage",
     "EventStatus",
     "Forbidden",
@@ -124,7 +117,6 @@ __all__ = [
     "Unavailable",
     "authorization_code_exchange",
     "authorization_url",
-    "backoff_seconds",
     "call_count",
     "classify",
     "credentials_document",

@@ -29,29 +29,24 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from calendars.metrics import counter_increment
-from calendars.models import GoogleAccount
 from calendars.providers.google.errors import (
-    AuthRevoked,
     Unavailable,
-    backoff_seconds,
     classify,
     is_retryable,
     refresh_error,
 )
 from calendars.providers.google.types import (
-    MAX_LIST_PAGES,
     BusyInterval,
     CalendarListEntry,
     Channel,
     Event,
-    EventListing,
     EventPage,
     FreeBusy,
     SendUpdates,
-    credentials_document,
     event_from_api,
     parse_time,
 )
+from calendars.retry import retry_policy
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +71,8 @@ class GoogleCalendarClient:
     """Calendar API calls for one account. Build one per task; not thread-safe.
 
     ``on_refresh`` is called with the credentials after google-auth refreshed the access token,
-    so that the caller stores it (:meth:`for_account` stores it on the account).
+    so that the caller stores it: the adapter never writes to the database (the Google app's
+    :func:`gcal_push.accounts.google_client` builds clients that store it).
     """
 
     def __init__(
@@ -103,30 +99,6 @@ class GoogleCalendarClient:
             client_options={"api_endpoint": settings.GOOGLE_API_ENDPOINT},
         )
 
-    @classmethod
-    def for_account(cls, account: GoogleAccount) -> GoogleCalendarClient:
-        """A client with the account's stored credentials; refreshed tokens are written back."""
-        raw: Any = account.credentials  # an EncryptedJSONField holds the decrypted JSON
-        stored: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
-        if account.revoked or (not stored.get("refresh_token") and not stored.get("token")):
-            raise AuthRevoked("the Google account is disconnected")
-        credentials = credentials_from_document(stored)
-        account_id = account.pk
-
-        def store(refreshed: Credentials) -> None:
-            document = credentials_document(
-                token=refreshed.token,
-                refresh_token=refreshed.refresh_token,
-                expiry=refreshed.expiry,
-                scopes=stored.get("scopes") or (),
-            )
-            updated = GoogleAccount.objects.filter(pk=account_id, revoked=False).update(
-                credentials=document, updated_at=timezone.now()
-            )
-            logger.info("google token refreshed account=%s stored=%s", account_id, bool(updated))
-
-        return cls(credentials=credentials, on_refresh=store)
-
     # -- plumbing --
 
     def _after_call(self) -> None:
@@ -148,8 +120,9 @@ class GoogleCalendarClient:
             except HttpError as exc:
                 error = classify(exc)
                 call_count(operation, error.reason or f"http_{error.status}")
-                if is_retryable(error) and attempt < settings.GOOGLE_API_MAX_RETRIES:
-                    delay = backoff_seconds(attempt)
+                policy = retry_policy("google_api")
+                if is_retryable(error) and not policy.exhausted(attempts=attempt + 1):
+                    delay = policy.delay(failures=attempt + 1)
                     logger.warning(
                         "google %s answered %s (%s); retry %d in %.2fs",
                         operation,
@@ -278,44 +251,6 @@ class GoogleCalendarClient:
             events=tuple(event_from_api(item) for item in data.get("items") or ()),
             next_page_token=data.get("nextPageToken"),
             next_sync_token=data.get("nextSyncToken"),
-        )
-
-    def events_list(
-        self,
-        *,
-        calendar_id: str,
-        sync_token: str | None = None,
-        max_results: int | None = None,
-        show_deleted: bool | None = None,
-        single_events: bool | None = None,
-        time_min: dt.datetime | None = None,
-        max_pages: int = MAX_LIST_PAGES,
-    ) -> EventListing:
-        """Every page of a full (no ``sync_token``) or incremental listing.
-
-        Follows ``nextPageToken`` (empty pages included) until a page carries
-        ``nextSyncToken``. Store that token only after applying every event.
-        """
-        events: list[Event] = []
-        page_token: str | None = None
-        for pages in range(1, max_pages + 1):
-            page = self.events_page(
-                calendar_id=calendar_id,
-                sync_token=sync_token,
-                page_token=page_token,
-                max_results=max_results,
-                show_deleted=show_deleted,
-                single_events=single_events,
-                time_min=time_min,
-            )
-            events.extend(page.events)
-            if not page.next_page_token:
-                return EventListing(
-                    events=tuple(events), next_sync_token=page.next_sync_token, pages=pages
-                )
-            page_token = page.next_page_token
-        raise Unavailable(
-            f"events.list did not end within {max_pages} pages", reason="tooManyPages"
         )
 
     # -- channels --

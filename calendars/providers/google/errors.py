@@ -6,16 +6,14 @@ branch on the type, never on status codes or messages.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from google.auth import exceptions as google_auth_exceptions
 from googleapiclient.errors import HttpError
 
 from calendars.providers import ProviderError, TransientProviderError
-from calendars.providers.google.types import BACKOFF_CAP_SECONDS, RATE_LIMIT_REASONS
+from calendars.providers.google.types import RATE_LIMIT_REASONS
 
 # --- Exceptions -------------------------------------------------------------------------------
 
@@ -159,13 +157,6 @@ def is_retryable(error: GoogleError) -> bool:
     return isinstance(error, Unavailable) or (
         isinstance(error, RateLimited) and error.reason != "quotaExceeded"
     )
-
-
-def backoff_seconds(attempt: int, *, base: float | None = None) -> float:
-    """Exponential backoff with jitter: ``base * 2**attempt``, between half and all of it."""
-    base = settings.GOOGLE_API_BACKOFF_SECONDS if base is None else base
-    ceiling = min(BACKOFF_CAP_SECONDS, base * (2**attempt))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 def refresh_error(exc: google_auth_exceptions.RefreshError) -> GoogleError:

@@ -22,8 +22,6 @@ SCOPE_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 SCOPES: tuple[str, ...] = ("openid", SCOPE_EMAIL, SCOPE_EVENTS, SCOPE_CALENDAR_LIST, SCOPE_FREEBUSY)
 REQUIRED_SCOPES: frozenset[str] = frozenset({SCOPE_EVENTS, SCOPE_CALENDAR_LIST, SCOPE_FREEBUSY})
 
-MAX_LIST_PAGES = 1000  # a bound on pages followed in one listing (2,500 events each at most)
-BACKOFF_CAP_SECONDS = 32.0
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
 
@@ -101,15 +99,6 @@ class EventPage:
 
 
 @dataclasses.dataclass(frozen=True)
-class EventListing:
-    """Every page of a listing, and the sync token the last page carried."""
-
-    events: tuple[Event, ...]
-    next_sync_token: str | None
-    pages: int
-
-
-@dataclasses.dataclass(frozen=True)
 class Channel:
     id: str
     resource_id: str
@@ -149,14 +138,6 @@ class TokenGrant:
     scopes: tuple[str, ...]
     subject: str
     email: str
-
-    def stored_credentials(self) -> dict[str, Any]:
-        return credentials_document(
-            token=self.access_token,
-            refresh_token=self.refresh_token,
-            expiry=self.expiry,
-            scopes=self.scopes,
-        )
 
 
 # --- Helpers ----------------------------------------------------------------------------------

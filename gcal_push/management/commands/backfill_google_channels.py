@@ -1,7 +1,7 @@
 """``manage.py backfill_google_channels``: a watch channel for every calendar that lacks one.
 
 Every connected Google calendar that is some active schedule's calendar gets a channel
-(DESIGN.md 1.4). Idempotent: calendars with a channel are left alone.
+(docs/design.md 1.4). Idempotent: calendars with a channel are left alone.
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from calendars.ical import ICalendarError, parse_itip
+from calendars.ical import ITIP_EMAIL_METHODS, ICalendarError, Method, parse_itip
 from calendars.translations import SUPPORTED_LANGUAGES
 from invitations.emails import email_build
 
-METHODS = ("REQUEST", "REPLY", "CANCEL")
+METHODS = tuple(method.value for method in ITIP_EMAIL_METHODS)
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="the iCalendar file (.ics)")
-        parser.add_argument("--method", choices=METHODS, default="REQUEST")
+        parser.add_argument("--method", choices=METHODS, default=Method.REQUEST.value)
         parser.add_argument("--lang", choices=SUPPORTED_LANGUAGES, default="en")
         parser.add_argument("--tz", default=None, help="recipient's IANA time zone")
         parser.add_argument("--out", type=Path, required=True, help="folder to write into")
@@ -45,7 +45,7 @@ class Command(BaseCommand):
         organizer = event.organizer.address if event.organizer else ""
         first_attendee = event.attendees[0].address if event.attendees else ""
         method = options["method"]
-        if method == "REPLY":
+        if method == Method.REPLY:
             default_sender, default_recipient = first_attendee, organizer
         else:
             default_sender, default_recipient = organizer, first_attendee

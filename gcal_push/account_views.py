@@ -1,8 +1,9 @@
-"""Google account connection pages: ``GET /google/connect/`` and ``GET /google/callback/``.
+"""The Google account connection pages: ``GET /google/connect/`` and ``GET /google/callback/``,
+and the API's ``POST /api/v1.0/google-accounts/{id}/disconnect/``.
 
 ``connect`` (a signed-in subscriber) redirects to Google's consent page; Google redirects back
 to ``callback`` with ``code`` and ``state`` (or ``error``). The flow itself lives in
-:mod:`calendars.google_oauth`; these views only translate HTTP.
+:mod:`gcal_push.accounts`; these views only translate HTTP.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from calendars.google_oauth import (
+from calendars.api.serializers import ErrorSerializer, GoogleAccountSerializer
+from calendars.models import Calendar, GoogleAccount, User
+from calendars.providers import ProviderError
+from calendars.selectors import google_account_get
+from calendars.translations import register_keys, resolve_language, translate
+from gcal_push.accounts import (
     GoogleConnectError,
+    google_account_disconnect,
     google_authorization_complete,
     google_authorization_start,
 )
-from calendars.models import Calendar, User
-from calendars.providers import ProviderError
-from calendars.translations import register_keys, resolve_language, translate
 
 ERROR_REASONS = (
     "not_configured",
@@ -95,3 +105,23 @@ def google_callback(request: HttpRequest) -> HttpResponse:
     )
     context = {"language": _language(request), "calendars": calendars}
     return render(request, "bookings/google_connected.html", context)
+
+
+class GoogleAccountDisconnectView(APIView):
+    """``POST /api/v1.0/google-accounts/{id}/disconnect/``: stop channels, revoke, disconnect."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: GoogleAccountSerializer, 404: ErrorSerializer})
+    def post(self, request: Request, account_id: int) -> Response:
+        user = request.user
+        assert isinstance(user, User)  # IsAuthenticated ran first
+        try:
+            account = google_account_get(user=user, account_id=account_id)
+        except GoogleAccount.DoesNotExist:
+            return Response(
+                {"detail": "Not found.", "code": "not_found"}, status=status.HTTP_404_NOT_FOUND
+            )
+        google_account_disconnect(account_id=account.pk)
+        account.refresh_from_db()
+        return Response(GoogleAccountSerializer(account).data)

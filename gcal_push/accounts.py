@@ -1,4 +1,13 @@
-"""Connecting a subscriber's Google account (DESIGN.md 1.3/1.4), and losing it.
+"""A subscriber's Google account: connecting it, using it, and losing it (the Google app).
+
+One entry point each (docs/architecture.md, "the Google app"):
+
+- connection: :func:`google_authorization_start` and :func:`google_authorization_complete`;
+- a Calendar API client with the account's credentials, whose refreshed tokens are written
+  back: :func:`gcal_push.credentials.google_client`;
+- revocation, whoever meets ``invalid_grant`` first:
+  :func:`gcal_push.revocation.google_account_revoked_record`;
+- the subscriber disconnecting: :func:`google_account_disconnect`.
 
 The authorization-code flow (RFC 6749 section 4.1) with PKCE (RFC 7636, S256) and a ``state``
 kept in the subscriber's session, asking for offline access (a refresh token) and the scopes
@@ -11,9 +20,9 @@ of :data:`calendars.providers.google.SCOPES`:
    a :class:`~calendars.models.GoogleAccount` and the calendar list as ``Calendar`` rows of
    provider ``google`` (:func:`google_calendars_refresh`).
 
-:func:`google_account_disconnect` (the API) stops watch channels, revokes the grant at Google
-and marks the account and its calendars disconnected. :func:`google_account_revoked_record` is
-called by whoever meets ``invalid_grant``: it marks the same, once, and emails the subscriber.
+Which calendars are watched is never decided here: after a change of calendars, their
+channels are re-derived from :func:`gcal_push.selectors.calendars_to_watch` by a task
+(:func:`gcal_push.services.calendars_watch_enqueue`).
 """
 
 from __future__ import annotations
@@ -32,8 +41,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from calendars.models import Calendar, GoogleAccount, Provider, Schedule
+from calendars.models import Calendar, GoogleAccount, Provider
 from calendars.providers import google
+from gcal_push.channels import channels_teardown
+from gcal_push.credentials import google_client
+from gcal_push.services import calendars_watch_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -159,11 +171,11 @@ def google_account_connect(*, user_id: int, grant: google.TokenGrant) -> GoogleA
 def google_calendars_refresh(*, account_id: int) -> list[Calendar]:
     """Store the account's writable calendars as ``Calendar`` rows (provider ``google``).
 
-    Calendars Google no longer lists (or that became read-only) are marked disconnected. A
-    schedule's calendar that is connected gets its watch channel (after the commit).
+    Calendars Google no longer lists (or that became read-only) are marked disconnected. The
+    watch channels of all of them are re-derived after the commit.
     """
     account = GoogleAccount.objects.select_related("owner").get(pk=account_id)
-    entries = google.GoogleCalendarClient.for_account(account).calendar_list()
+    entries = google_client(account).calendar_list()
     writable = {e.id: e for e in entries if e.access_role in WRITABLE_ROLES}
     with transaction.atomic():
         existing = {
@@ -190,15 +202,7 @@ def google_calendars_refresh(*, account_id: int) -> list[Calendar]:
             if remote_id not in writable and c.google_account_id == account.pk
         ]
         Calendar.objects.filter(pk__in=gone).update(connected=False, updated_at=timezone.now())
-        watched = list(
-            Schedule.objects.filter(calendar__in=[c.pk for c in kept])
-            .values_list("calendar_id", flat=True)
-            .distinct()
-        )
-        stopped = list(
-            Schedule.objects.filter(calendar_id__in=gone).values_list("calendar_id", flat=True)
-        )
-        transaction.on_commit(lambda: _watch_apply(start=watched, stop=stopped))
+        calendars_watch_enqueue(calendar_ids=[*gone, *(c.pk for c in kept)])
     logger.info(
         "google calendars stored account=%s connected=%d disconnected=%d",
         account_id,
@@ -208,36 +212,18 @@ def google_calendars_refresh(*, account_id: int) -> list[Calendar]:
     return kept
 
 
-def _watch_apply(*, start: list[int], stop: list[int]) -> None:
-    from gcal_push.services import calendar_watch_start, calendar_watch_stop
-
-    for calendar_id in sorted(set(stop)):
-        calendar_watch_stop(calendar_id=calendar_id)
-    for calendar_id in sorted(set(start)):
-        calendar_watch_start(calendar_id=calendar_id)
-
-
-def _schedule_calendar_ids(account_id: int) -> list[int]:
-    return sorted(
-        set(
-            Schedule.objects.filter(calendar__google_account_id=account_id).values_list(
-                "calendar_id", flat=True
-            )
-        )
-    )
-
-
 def google_account_disconnect(*, account_id: int) -> None:
     """The subscriber disconnects: channels stopped, grant revoked, calendars disconnected.
 
-    Channels are stopped first, while the grant still works (only the creator can stop
-    them). A failed revocation at Google is logged; the account is disconnected anyway.
+    Channels are stopped first, while the grant still works (only the creator of a channel
+    can stop it). A failed revocation at Google is logged; the account is disconnected
+    anyway.
     """
-    from gcal_push.services import calendar_watch_stop
-
     account = GoogleAccount.objects.get(pk=account_id)
-    for calendar_id in _schedule_calendar_ids(account_id):
-        calendar_watch_stop(calendar_id=calendar_id)
+    calendar_ids = list(
+        Calendar.objects.filter(google_account_id=account_id).values_list("pk", flat=True)
+    )
+    channels_teardown(calendar_ids=calendar_ids, force=True, concurrency=1)
     stored: Any = account.credentials
     token = None
     if isinstance(stored, dict):
@@ -253,34 +239,3 @@ def google_account_disconnect(*, account_id: int) -> None:
             connected=False, updated_at=now
         )
     logger.info("google account disconnected account=%s", account_id)
-
-
-def google_account_revoked_record(*, account_id: int) -> bool:
-    """Google refused the grant (``invalid_grant``): mark the account and its calendars
-    disconnected and email the subscriber — once, whoever notices first. Returns whether this
-    call was the one that recorded it."""
-    now = timezone.now()
-    with transaction.atomic():
-        account = GoogleAccount.objects.select_for_update().filter(pk=account_id).first()
-        if account is None or account.revoked:
-            return False
-        account.revoked = True
-        account.revoked_at = now
-        account.credentials = None
-        account.save(update_fields=["revoked", "revoked_at", "credentials", "updated_at"])
-        Calendar.objects.filter(google_account_id=account_id).update(
-            connected=False, updated_at=now
-        )
-        calendar_ids = _schedule_calendar_ids(account_id)
-
-        def after() -> None:
-            from calendars.tasks import google_account_revoked_email_task
-            from gcal_push.services import calendar_watch_stop
-
-            for calendar_id in calendar_ids:
-                calendar_watch_stop(calendar_id=calendar_id)
-            google_account_revoked_email_task.delay(account_id)
-
-        transaction.on_commit(after)
-    logger.warning("google grant revoked account=%s; calendars disconnected", account_id)
-    return True

@@ -1,6 +1,6 @@
 """The subscriber's decision page: ``GET/POST /bookings/decide/?token=...&action=confirm|deny``.
 
-Like RSVP links (DESIGN.md 1.2), a GET never changes anything (mail scanners and link previews
+Like RSVP links, a GET never changes anything (mail scanners and link previews
 open every link): it shows the booking and one button. The POST decides through
 :func:`calendars.services.booking_confirm` / :func:`~calendars.services.booking_deny`.
 The token is signed with its own salt and expires (:mod:`calendars.booking_tokens`). Pages are
@@ -24,10 +24,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from calendars import booking_emails, selectors, services
+from calendars import selectors, services
 from calendars.booking_tokens import DecisionTokenExpired, DecisionTokenInvalid, decision_token_read
 from calendars.models import Booking, BookingStatus, TransitionSource
 from calendars.translations import register_keys, resolve_language, translate
+from invitations.notices import when_text
 
 ACTIONS = ("confirm", "deny")
 register_keys(
@@ -64,7 +65,7 @@ def booking_decide(request: HttpRequest) -> HttpResponse:
     try:
         claim = decision_token_read(token)
     except DecisionTokenExpired:
-        return _message(request, name="expired_link", status=400, language=browser_language)
+        return _message(request, name="expired_link", status=410, language=browser_language)
     except DecisionTokenInvalid:
         return _message(request, name="invalid_link", status=400, language=browser_language)
     try:
@@ -106,7 +107,7 @@ def _context(booking: Booking, action: str, language: str, token: str) -> dict[s
         "token": token,
         "pending": booking.status == BookingStatus.REQUESTED,
         "status_text": translate(f"booking.status.{booking.status}", language),
-        "when": booking_emails.when_text(
+        "when": when_text(
             start=booking.start,
             end=booking.end,
             zone=booking.organizer.time_zone,

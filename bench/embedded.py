@@ -44,6 +44,8 @@ FOREIGN_VARIABLES = (
     "EMAIL_HOST",
     "BREVO_API_KEY",
     "CACHE_URL",
+    # The caller's own counters (a test process's): make run empties the folder it is given.
+    "PROMETHEUS_MULTIPROC_DIR",
 )
 
 

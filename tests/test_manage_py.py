@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,22 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_make_run import PROJECT_DIR, _project_files
+from bench.embedded import PROJECT_DIR, project_copy
 
 pytestmark = pytest.mark.slow
 
 OPERATOR_EMAIL = "ops@example.org"
 OPERATOR_PASSWORD = "Tr4vel-Lantern-Quiet-92"
-
-
-def _copy_project(target: Path) -> Path:
-    for name in _project_files():
-        if name.startswith("var/"):
-            continue
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJECT_DIR / name, destination)
-    return target
 
 
 def _bare_environment(home: Path) -> dict[str, str]:
@@ -53,7 +42,7 @@ def _manage(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def next_to_make_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy in which `make run` has generated var/dev.env."""
-    checkout = _copy_project(tmp_path_factory.mktemp("dev") / "convoke")
+    checkout = project_copy(tmp_path_factory.mktemp("dev") / "convoke")
     subprocess.run(
         [sys.executable, "-c", "from calendars.devserver import child_environment as c; c(8000)"],
         cwd=checkout,
@@ -155,7 +144,7 @@ def test_manage_py_without_secrets_in_production_says_what_to_set(tmp_path: Path
 def test_beat_starts_on_a_fresh_clone_without_var(tmp_path: Path) -> None:
     """PostgreSQL and Redis (or any database and broker outside var/): nothing creates var/
     before beat opens its schedule file there."""
-    checkout = _copy_project(tmp_path / "convoke")
+    checkout = project_copy(tmp_path / "convoke")
     assert not (checkout / "var").exists()
     env = {
         **_bare_environment(tmp_path),

@@ -35,6 +35,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import secrets
 import shlex
 import shutil
@@ -376,6 +377,20 @@ def compose_commands(project: Path) -> tuple[list[str], list[str], list[str]]:
     return commands[0], commands[1], commands[2]
 
 
+def compose_web_environment(project: Path) -> dict[str, str]:
+    """What compose.yml's web sets besides the shared environment (``WEB_CONCURRENCY``:
+    gunicorn's workers), ``${NAME:-default}`` resolved from this environment or its default."""
+    import yaml
+
+    web = yaml.safe_load((project / "compose.yml").read_text())["services"]["web"]
+    resolved = {}
+    for name, value in (web.get("environment") or {}).items():
+        if name == "WEB_CONCURRENCY":
+            match = re.fullmatch(r"\$\{(\w+):-([^}]*)\}", str(value))
+            resolved[name] = os.environ.get(match[1], match[2]) if match else str(value)
+    return resolved
+
+
 def _with_option(command: list[str], option: str, value: str) -> list[str]:
     """``command`` with ``option value`` set (replaced when present, ``--opt=value`` too)."""
     result, skip = [], False
@@ -520,6 +535,7 @@ def main() -> None:
         )
         port = free_port()
         web, worker, beat = compose_commands(project)
+        environment.update(compose_web_environment(project))
         web = [python, "-m", *_with_option(web, "--bind", f"127.0.0.1:{port}")]
         worker = [python, "-m", *worker]
         beat = [python, "-m", *_with_option(beat, "--schedule", str(scratch / "beat-schedule"))]
@@ -551,7 +567,9 @@ def main() -> None:
             f"convoke: {project} at {commit or 'unknown commit'}; database {database}, "
             f"broker {broker}"
         )
-        print(f"web: {shlex.join(web[2:])}")
+        concurrency = environment.get("WEB_CONCURRENCY")
+        workers = f" (WEB_CONCURRENCY={concurrency})" if concurrency else ""
+        print(f"web: {shlex.join(web[2:])}{workers}")
         print(f"worker: {shlex.join(worker[2:])}")
         print(
             "load: distinct sabre-shaped REQUESTs (bench/sabre.py, "

@@ -22,11 +22,13 @@ class _ReusedClients(RedisCacheClient):
         self._clients: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        index = self._get_connection_pool_index(write)
+        # RedisCacheClient's own members, which django-stubs does not declare.
+        base: Any = self
+        index = base._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:
-            client = self._clients[index] = self._client(
-                connection_pool=self._get_connection_pool(write)
+            client = self._clients[index] = base._client(
+                connection_pool=base._get_connection_pool(write)
             )
         return client
 

@@ -223,7 +223,10 @@ def _mark_and_claim(*, calendar_id: int, now: dt.datetime, notified: bool) -> bo
     time come back. Only constants and quoted names are formatted in; values are parameters.
     """
     meta = GoogleCalendarSyncState._meta
-    table, key = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
+    table, key = (
+        connection.ops.quote_name(meta.db_table),
+        connection.ops.quote_name(str(meta.pk.column)),
+    )
     stamp = connection.ops.adapt_datetimefield_value(now)
     stale = connection.ops.adapt_datetimefield_value(now - SYNC_PENDING_STALE)
     noted = ", last_notification_at = %s" if notified else ""

@@ -28,7 +28,7 @@ def _returned(prefix: str, *, body: bool) -> str:
     stored parse and reads the body, a deferred field, only for a delivery without one)."""
     quote = connection.ops.quote_name
     return ", ".join(
-        f"{prefix}{quote(field.column)}"
+        f"{prefix}{quote(str(field.column))}"
         for field in Delivery._meta.concrete_fields
         if body or field.name != "body"
     )

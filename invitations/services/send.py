@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from calendars.logs import exception_where
 from invitations.emails import EmailNotRenderable
-from invitations.models import Delivery, DeliveryKind, DeliveryStatus
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus, DeliveryTransport
 from invitations.notices import DeliveryNotNeeded
 from invitations.services.build import BatchInputs, batch_inputs, delivery_email_build
 from invitations.services.claims import deliveries_claim, delivery_claim
@@ -77,6 +77,9 @@ RESULT_WAIT_SECONDS = 0.5
 LINGER_SECONDS = 1.0
 # Outcomes are recorded together, at the latest this long after the first came back.
 RECORD_INTERVAL_SECONDS = 0.1
+# The run's pools: the Messages API's, and the mailer's whatever its route's label.
+MESSAGES = str(DeliveryTransport.MESSAGES)
+MAILER = "mailer"
 
 
 class RenderTimeLimit(Exception):
@@ -176,20 +179,23 @@ class _Run:
         self.unrecorded_since = 0.0
 
     def pool(self, transport: str) -> SessionPool:
-        if transport not in self.pools:
+        """The pool of a ``Delivery.transport`` value: the Messages API's, or the mailer's
+        (one pool whatever route the mailer is labelled by: smtp, brevo, file)."""
+        kind = MESSAGES if transport == MESSAGES else MAILER
+        if kind not in self.pools:
             limit = (
                 settings.MESSAGES_API_MAX_CONNECTIONS
-                if transport == "messages"
+                if kind == MESSAGES
                 else settings.EMAIL_MAX_SESSIONS
             )
-            self.pools[transport] = session_pool(transport, max_sessions=limit)
-        return self.pools[transport]
+            self.pools[kind] = session_pool(transport, max_sessions=limit)
+        return self.pools[kind]
 
     @property
     def room(self) -> int:
         """How many more emails the sessions can take now (at least a batch in all)."""
-        return self.pool("smtp").free(at_least=self.batch_size) - sum(
-            pool.in_flight for kind, pool in self.pools.items() if kind != "smtp"
+        return self.pool(MAILER).free(at_least=self.batch_size) - sum(
+            pool.in_flight for kind, pool in self.pools.items() if kind != MAILER
         )
 
     def dispatch(self, deliveries: list[Delivery]) -> None:
@@ -302,6 +308,7 @@ class _Run:
             logger.warning(
                 "deliveries left in sending at the end of a batch count=%d", len(self.waiting)
             )
+        return len(unstarted)
 
 
 def _send_timeout() -> float:

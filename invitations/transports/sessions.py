@@ -41,7 +41,7 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 from calendars.logs import exception_where
 from invitations.mime import email_bytes, envelope_address
-from invitations.models import DeliveryTransport
+from invitations.models import MAILER_TRANSPORTS, DeliveryTransport
 from invitations.transports.base import SendError, SendResult, TransientSendError
 from invitations.transports.mailer import MAILER_ALIAS, classify_exception
 from invitations.transports.messages_api import MessagesApiTransport
@@ -319,9 +319,9 @@ class SessionPool:
 
 
 def session_pool(kind: str, *, max_sessions: int) -> SessionPool:
-    """A pool for a ``Delivery.transport`` value."""
+    """A pool for a ``Delivery.transport`` value (or ``"mailer"``, any mailer route)."""
     if kind == DeliveryTransport.MESSAGES:
         return SessionPool(MessagesSession, max_sessions, name="messages")
-    if kind == DeliveryTransport.SMTP:
+    if kind in MAILER_TRANSPORTS or kind == "mailer":
         return SessionPool(mailer_session_factory(), max_sessions, name="mailer")
     raise ValueError(f"unknown transport {kind!r}")

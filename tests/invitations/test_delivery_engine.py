@@ -147,7 +147,7 @@ def test_a_slow_relay_is_waited_on_by_at_most_the_configured_sessions_at_once(
     assert statuses() == {DeliveryStatus.SENT}
     assert len(smtp_sink.messages) == 12
     assert 2 <= smtp_sink.peak_sessions <= 4
-    assert summary.peak_sessions["smtp"] <= 4
+    assert summary.peak_sessions["mailer"] <= 4
 
 
 def test_the_messages_api_is_called_by_at_most_the_configured_connections_at_once(

@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calendars', '0008_delete_metric_counter'),
-        ('invitations', '0005_inbound_reply_refused'),
+        ('invitations', '0006_delivery_transport_routes'),
     ]
 
     operations = [

@@ -30,6 +30,7 @@ from invitations.services import (
     delivery_email_build,
     outcomes_record,
 )
+from invitations.services import send as send_module
 from invitations.transports import SendResult
 from scheduling.services import scheduling_message_receive
 from tests.fakes.celery_worker import tasks_routed_to
@@ -95,6 +96,33 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(smtp_sink: SmtpSink
         # the outcomes, recorded together (at most every 0.1 s while they come back).
         assert len(claims) == summary.claims <= 5
         assert len(captured) - len(claims) <= 5
+    assert statuses() == {DeliveryStatus.SENT}
+
+
+@pytest.mark.parametrize("size", [1, 5, 40])
+def test_a_delivered_batch_is_its_claims_and_three_statements_none_per_email(
+    smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    # Outcomes recorded together once the batch is back (not every 0.1 s), so the count is
+    # exact: per batch one claim that takes it, the two reads, one outcome statement; the
+    # claims that found nothing more are counted apart. Per delivered email: nothing.
+    monkeypatch.setattr(send_module, "RECORD_INTERVAL_SECONDS", 3600.0)
+    deliveries = store(size)
+
+    with CaptureQueriesContext(connection) as captured:
+        summary = deliveries_send(batch_size=100, linger=0.0)
+
+    sql = [q["sql"] for q in captured.captured_queries]
+    claims = [q for q in sql if "attempts + 1" in q]
+    others = [q for q in sql if "attempts + 1" not in q]
+    assert len(claims) == summary.claims
+    assert len(others) == 3, others
+    assert sum(q.lstrip().upper().startswith("SELECT") for q in others) == 2
+    assert sum(q.lstrip().upper().startswith("UPDATE") for q in others) == 1
+    assert summary.claimed == size
+    assert sorted(mail.message_id for mail in smtp_sink.messages) == sorted(
+        d.message_id_header for d in deliveries
+    )
     assert statuses() == {DeliveryStatus.SENT}
 
 
@@ -326,3 +354,24 @@ def test_a_callback_is_two_inserts_in_one_transaction(
     assert response.status_code == 202
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
     assert len(inserts) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_accepted_callback_is_one_commit_of_two_inserts(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real transaction (no test savepoint): the callback's only commit holds the delivery
+    # and the message, and nothing else is written or read. The nudge its commit runs is
+    # tested above; here it is left out so that only the callback's statements are counted.
+    monkeypatch.setattr("invitations.services.create.deliveries_nudge_on_commit", lambda: None)
+    database = connections["default"]
+
+    with CaptureQueriesContext(database) as captured:
+        response = post_callback(client, itip_body())
+
+    assert response.status_code == 202
+    # Django logs the transaction's end (and SQLite's BEGIN IMMEDIATE) among the statements.
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    assert [s for s in statements if s != "BEGIN"] == ["INSERT", "INSERT", "COMMIT"], statements
+    assert statements.count("BEGIN") <= 1
+    assert Delivery.objects.count() == 1

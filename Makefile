@@ -29,10 +29,10 @@ format: install
 stack-check: ## Boot compose.yml for real: images, docker compose up, https callback, email, admin CSS (root)
 	python3 deploy/stack-check/stack_check.py
 
-bench-callback: install ## Callback acknowledgements/s and latency under gunicorn (BENCH_ARGS="--requests 1000 --concurrency 16")
+bench-callback: install ## The delivery engine end to end: acks/s and p99, delivered/s, CPU per invitation per tier, slow relay, RSS (BENCH_ARGS="--servers --memory-minutes 10")
 	$(PYTHON) bench/callback.py $(BENCH_ARGS)
 
-bench-render: install ## Emails rendered per second per core over the corpus, and the slowest file (BENCH_ARGS="--rounds 3")
+bench-render: install ## Emails built per second per core, sabre-sized and corpus-wide, and the slowest files (BENCH_ARGS="--rounds 3")
 	$(PYTHON) bench/render.py $(BENCH_ARGS)
 
 bench-embedded: install ## make run under steady callbacks for an hour: crashes, lost emails (BENCH_ARGS="--minutes 60 --rate 2")

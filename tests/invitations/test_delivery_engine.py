@@ -163,6 +163,27 @@ def test_outcomes_of_a_whole_batch_are_one_statement(django_assert_num_queries: 
     assert statuses() == {DeliveryStatus.SENT}
 
 
+def test_every_mailer_route_is_sent_through_the_one_mailer_pool(
+    settings: Any, tmp_path: Path
+) -> None:
+    # The embedded default: the mailer writes files and its deliveries are labelled "file".
+    settings.MAIL_ROUTE = "file"
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "calendars.mail_files.EmailBackend",
+            "OPTIONS": {"file_path": str(tmp_path)},
+        }
+    }
+    deliveries = store(3)
+    assert {d.transport for d in deliveries} == {"file"}
+
+    summary = deliveries_send(linger=0.0)
+
+    assert statuses() == {DeliveryStatus.SENT}
+    assert len(list(tmp_path.glob("*.eml"))) == 3
+    assert set(summary.peak_sessions) == {"mailer"}
+
+
 def test_a_slow_relay_is_waited_on_by_at_most_the_configured_sessions_at_once(
     smtp_sink: SmtpSink, settings: Any
 ) -> None:

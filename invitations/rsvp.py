@@ -1,9 +1,25 @@
-"""RSVP: an invitee's answer, recorded on the organizer's event on the CalDAV server.
+"""RSVP: an invitee's answer, recorded on the CalDAV server so that the organizer hears of it.
 
 docs/design.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
-through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`:
+through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`.
+A real sabre/dav server tells the organizer nothing when someone writes a PARTSTAT into the
+organizer's copy (docs/messages-and-caldav.md), so the organizer hears of each answer exactly
+once, by one of two routes (:class:`OrganizerNotice`):
 
-1. the event is found by UID among the organizer's calendars and its stored copy read
+- **server**: when the authentication lets Convoke act as the attendee (La Suite's API key,
+  :func:`calendars.providers.caldav.acts_for_users`), the server schedules by itself
+  (:func:`~calendars.providers.caldav.server_schedules`), and the attendee, a user of the
+  server, has their own copy of the event (found through their principal), the answer is
+  written there, as the attendee: the server sends the organizer its REPLY and updates her
+  copy. Convoke sends nothing.
+- **email**: otherwise the answer is written into the organizer's copy, and Convoke's own iTIP
+  REPLY is stored in the outbox (:func:`invitations.services.replies.organizer_reply_store`),
+  which emails the organizer. It is our own message: it goes straight to the outbox, never
+  back through the callback's checks.
+
+Either way:
+
+1. the copy is found by UID among the user's calendars and read
    (:func:`calendars.providers.caldav.event_modify`);
 2. the answer is checked against that copy: the ORGANIZER is the one the answer is for, the
    address is an ATTENDEE (exact address, never a substring), the event (or the occurrence)
@@ -11,19 +27,14 @@ through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answ
 3. the attendee's PARTSTAT is set on the master (the whole series) or on the override of the
    occurrence (:func:`calendars.ical.attendee_partstat_set`) and the object is PUT back with
    ``If-Match``; on 412 steps 1-3 run again on the new version (bounded);
-4. the event is read back, and the answer counts as recorded only when the stored copy
-   carries it;
+4. the copy is read back, and the answer counts as recorded only when it carries it;
 5. a :class:`~calendars.models.Booking` with this UID gets the answer
-   (:func:`calendars.services.booking_attendee_answer_record`);
-6. when the CalDAV server does not schedule (``CALDAV_SERVER_SCHEDULES`` false), Convoke's
-   own iTIP REPLY is built here and stored in the outbox
-   (:func:`invitations.services.delivery_create`), which emails the organizer. It is our own
-   message: it goes straight to the outbox, never back through the callback's checks, and
-   the booking hears of the answer once (step 5).
+   (:func:`calendars.services.booking_attendee_answer_record`), once.
 
-A booking kept on a Google calendar (Convoke invited the bookee itself because
-``GOOGLE_INVITE_ENABLED`` is off) has no copy on the CalDAV server: its event is the one Convoke
-keeps, and the answer goes straight to the booking (steps 2 and 5 only).
+A mail client's own REPLY (``notify_organizer`` false) already reached the organizer: it is
+written into the organizer's copy, and nobody sends another. A booking kept on a Google
+calendar (Convoke invited the bookee itself because ``GOOGLE_INVITE_ENABLED`` is off) has no
+copy on the CalDAV server: the answer goes straight to the booking (steps 2 and 5 only).
 
 The same answer again changes nothing and sends nothing. :func:`rsvp_event_get` is the
 read-only half, for the page a GET shows: it never writes anything anywhere.
@@ -33,10 +44,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.utils import timezone
 
 from calendars.ical import (
@@ -81,6 +92,19 @@ class RsvpUnavailable(RsvpError):
     """The CalDAV server cannot be reached or refused the change; nothing was recorded."""
 
 
+class RsvpNotConfigured(RsvpUnavailable):
+    """No CalDAV server is configured: answers cannot be recorded at all (trying again
+    cannot help)."""
+
+
+class OrganizerNotice(enum.StrEnum):
+    """How the organizer hears of a recorded answer."""
+
+    SERVER = "server"  # the attendee's own copy was written: the CalDAV server sends the REPLY
+    EMAIL = "email"  # the organizer's copy was written: Convoke's REPLY is in the outbox
+    NONE = "none"  # nobody tells: nothing changed, or the organizer already has the answer
+
+
 @dataclasses.dataclass(frozen=True)
 class RsvpEvent:
     """What the RSVP page shows: the event (or occurrence) and the attendee's answer on the
@@ -98,12 +122,13 @@ class RsvpEvent:
 
 @dataclasses.dataclass(frozen=True)
 class RsvpOutcome:
-    """``changed``: the server's copy was written; ``reply_delivery_id``: the delivery of the
-    REPLY Convoke sends the organizer (None when the server schedules or nothing changed)."""
+    """``changed``: a copy on the server was written; ``notice``: how the organizer hears of
+    it; ``reply_delivery_id``: the delivery of Convoke's REPLY (``notice`` email only)."""
 
     event: RsvpEvent
     partstat: PartStat
     changed: bool
+    notice: OrganizerNotice = OrganizerNotice.NONE
     reply_delivery_id: int | None = None
 
 
@@ -186,7 +211,7 @@ def _provider_call[T](operation: str, call: Callable[[], T]) -> T:
         raise RsvpEventGone("no such event or calendar") from exc
     except ProviderNotConfigured as exc:
         logger.error("rsvp %s impossible: CalDAV is not configured (%s)", operation, exc)
-        raise RsvpUnavailable("CalDAV is not configured") from exc
+        raise RsvpNotConfigured("CalDAV is not configured") from exc
     except ProviderError as exc:
         logger.warning("rsvp %s failed reason=%s", operation, exc.reason)
         raise RsvpUnavailable("the CalDAV server failed") from exc
@@ -310,9 +335,17 @@ def rsvp_answer_record(
         except ICalendarError as exc:
             raise RsvpUnavailable("the stored event cannot be changed") from exc
 
-    result = _provider_call(
-        "write", lambda: caldav.event_modify(user_email=organizer, uid=uid, change=change)
+    result = (
+        _attendee_copy_write(uid=uid, organizer=organizer, attendee=attendee, change=change)
+        if notify_organizer
+        else None
     )
+    notice = OrganizerNotice.SERVER
+    if result is None:
+        result = _provider_call(
+            "write", lambda: caldav.event_modify(user_email=organizer, uid=uid, change=change)
+        )
+        notice = OrganizerNotice.EMAIL if notify_organizer else OrganizerNotice.NONE
     try:
         stored = _event_checked(
             result.after.data,
@@ -334,7 +367,9 @@ def rsvp_answer_record(
 
     _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
     reply_id = None
-    if result.changed and notify_organizer and not settings.CALDAV_SERVER_SCHEDULES:
+    if not result.changed:
+        notice = OrganizerNotice.NONE
+    elif notice is OrganizerNotice.EMAIL:
         reply_id = organizer_reply_store(
             data=result.after.data,
             uid=uid,
@@ -343,16 +378,82 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
+        if reply_id is None:
+            notice = OrganizerNotice.NONE
     logger.info(
-        "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d",
+        "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d notice=%s",
         answer,
         source,
         result.changed,
         recurrence_id is not None,
         result.attempts,
+        notice,
     )
     return RsvpOutcome(
-        event=stored, partstat=answer, changed=result.changed, reply_delivery_id=reply_id
+        event=stored,
+        partstat=answer,
+        changed=result.changed,
+        notice=notice,
+        reply_delivery_id=reply_id,
+    )
+
+
+class _NotTheirCopy(Exception):
+    """The attendee's calendar holds this UID, but not as an invitation from this organizer
+    to them: not a copy the server would tell the organizer about."""
+
+
+def _attendee_copy_write(
+    *,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    change: Callable[[bytes], bytes | None],
+) -> caldav.ModifyResult | None:
+    """The answer written into the attendee's own copy, as the attendee, when the CalDAV
+    server will then tell the organizer itself (docs/design.md 1.2); None when it cannot be
+    (Convoke may not act as the attendee, the server does not schedule, the attendee is not
+    one of its users or has no copy): then nothing was written.
+
+    Raises what :func:`rsvp_answer_record` raises; an unreachable server is
+    :class:`RsvpUnavailable` (a write may have happened: the organizer's copy is not touched).
+    """
+    if not caldav.acts_for_users():
+        return None
+
+    def change_theirs(data: bytes) -> bytes | None:
+        if not _copy_fits(data, organizer=organizer, attendee=attendee):
+            raise _NotTheirCopy
+        return change(data)
+
+    try:
+        if not caldav.server_schedules(user_email=organizer):
+            return None
+        return caldav.event_modify(user_email=attendee, uid=uid, change=change_theirs)
+    except (caldav.CalDAVNotFound, _NotTheirCopy):
+        return None  # no principal, no calendar or no copy of theirs: nothing was written
+    except caldav.CalDAVRefused as exc:
+        # Refused (rights, no strong ETag): nothing was written; the organizer's copy is.
+        logger.info("rsvp attendee copy not writable reason=%s", exc.reason)
+        return None
+    except ProviderNotConfigured as exc:
+        raise RsvpNotConfigured("CalDAV is not configured") from exc
+    except ProviderError as exc:
+        logger.warning("rsvp write to the attendee's copy failed reason=%s", exc.reason)
+        raise RsvpUnavailable("the CalDAV server failed") from exc
+
+
+def _copy_fits(data: bytes, *, organizer: str, attendee: str) -> bool:
+    """Whether ``data`` is ``organizer``'s event with ``attendee`` among its attendees."""
+    try:
+        message = parse_itip(data)
+    except ICalendarError:
+        return False
+    event = message.primary
+    return (
+        event.organizer is not None
+        and event.organizer.address == organizer
+        and any(e.attendee(attendee) is not None for e in message.events)
     )
 
 

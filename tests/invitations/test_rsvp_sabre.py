@@ -249,3 +249,33 @@ def test_a_mail_clients_own_reply_is_recorded_without_anyone_sending_another(
     stored = sabre.stored(organizer, uid)
     assert stored is not None and partstats(stored)[None][BOB] == "ACCEPTED"
     assert _replies(organizer) == []
+
+
+@pytest.mark.parametrize("occurrence", [False, True])
+def test_our_reply_lists_only_the_answering_attendee_with_partstat_and_cn(
+    client: Client, deliver: Any, sabre: SabreLike, organizer: str, occurrence: bool
+) -> None:
+    # Issue 13, finding 3: the organizer's stored line carries RSVP and the server's
+    # SCHEDULE-STATUS; RFC 6638 section 7.3 forbids SCHEDULE-* in what a client sends, and
+    # sabre's own REPLY carries PARTSTAT and CN only.
+    start = future(days=10)
+    uid = deliver(lambda: _event(sabre, organizer, start=start, rrule="FREQ=WEEKLY;COUNT=3"))
+    stored = sabre.stored(organizer, uid)
+    assert stored is not None and b"SCHEDULE-STATUS=1.1" in stored.replace(b"\n ", b"")
+    answered = start + WEEK if occurrence else None
+
+    deliver(lambda: _answer(client, organizer, uid, CAROL, occurrence=answered))
+
+    [reply] = _replies(organizer)
+    assert _route(reply) == CONVOKE
+    body = bytes(reply.body)
+    for forbidden in (b"SCHEDULE-STATUS", b"SCHEDULE-AGENT", b"SCHEDULE-FORCE-SEND", b"RSVP="):
+        assert forbidden not in body.replace(b"\r\n ", b"")
+    [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
+    attendee = event["ATTENDEE"]
+    assert not isinstance(attendee, list)
+    assert str(attendee).lower() == f"mailto:{CAROL}"
+    assert dict(attendee.params) == {"PARTSTAT": "ACCEPTED", "CN": "Guest"}
+    assert set(event["ORGANIZER"].params) <= {"CN"}
+    assert ("RECURRENCE-ID" in event) is occurrence
+    assert "RRULE" not in event or not occurrence

@@ -118,9 +118,11 @@ def email_build(
     METHOD). ``sender`` and ``recipient`` are addresses, ``mailto:`` optional. ``message_id``
     becomes the Message-ID header (the caller keeps it stable across retries). Without
     ``language``/``time_zone``, the recipient's stored preferences are used, else the
-    organizer's, else English and the event's own zone. ``previous_body`` (the earlier
-    version of the event, when known) lets an update say what changed; when it cannot be
-    read or compared, the email is built without the list of changes.
+    organizer's, else English and the event's own zone. ``previous_body`` is the last REQUEST
+    Convoke sent this recipient for the event (:func:`invitations.selectors.previous_request_body`),
+    None when it never sent one: a REQUEST is then their first invitation whatever its
+    SEQUENCE, else an update that says what changed (without the list when the earlier
+    version cannot be read or compared).
 
     Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
     fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
@@ -182,7 +184,7 @@ def _email_build(
     recipient_address = _address(recipient, "recipient")
     event = message.primary
     previous = _previous_event(previous_body, event)
-    kind = email_kind(method=itip_method, event=event, previous_known=previous is not None)
+    kind = email_kind(method=itip_method, requested_before=previous_body is not None)
     # The organizer named in the data when it is a usable address, else the party the
     # callback named: the sender of a REQUEST or CANCEL, the recipient of a REPLY.
     organizer_address = _address_or_none(event.organizer.address if event.organizer else "") or (

@@ -94,16 +94,17 @@ class Preferences:
     time_zone: str | None
 
 
-def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
-    """The kind of email for an iTIP method (docs/design.md 1.1): REQUEST with SEQUENCE 0 is an
-    invitation, a later SEQUENCE (or a known earlier version) an update."""
+def email_kind(*, method: Method, requested_before: bool) -> EmailKind:
+    """The kind of email for an iTIP method (docs/design.md 1.1). A REQUEST is an update only
+    when Convoke sent this recipient a REQUEST for the event before (``requested_before``);
+    otherwise it is their first invitation, whatever its SEQUENCE: a server sends an
+    attendee added later the event's current SEQUENCE (docs/messages-and-caldav.md), and an
+    update to someone whose earlier REQUEST is unknown reads as an invitation too."""
     if method is Method.CANCEL:
         return EmailKind.CANCELLATION
     if method is Method.REPLY:
         return EmailKind.REPLY
-    if event.sequence > 0 or previous_known:
-        return EmailKind.UPDATE
-    return EmailKind.INVITATION
+    return EmailKind.UPDATE if requested_before else EmailKind.INVITATION
 
 
 def email_context(

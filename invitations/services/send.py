@@ -25,12 +25,12 @@ from django.core.mail import EmailMessage
 from django.db.models import F
 from django.utils import timezone
 
-from calendars.ical import Method
 from calendars.metrics import counter_increment
 from calendars.retry import retry_policy
 from invitations.emails import EmailNotRenderable, email_build
 from invitations.models import Delivery, DeliveryKind, DeliveryStatus
 from invitations.notices import DeliveryNotNeeded, notice_email_build
+from invitations.selectors import previous_request_body
 from invitations.transports import (
     PermanentSendError,
     SendError,
@@ -55,27 +55,6 @@ def delivery_retry_delay(*, attempt: int) -> dt.timedelta:
     return dt.timedelta(seconds=retry_policy("delivery").delay(failures=attempt))
 
 
-def _previous_body(delivery: Delivery) -> bytes | None:
-    """The body of the last REQUEST this recipient got for the same event, if any: an
-    update then says what changed."""
-    if delivery.kind != DeliveryKind.ITIP or delivery.method != Method.REQUEST:
-        return None
-    previous = (
-        Delivery.objects.filter(
-            kind=DeliveryKind.ITIP,
-            uid=delivery.uid,
-            recipient=delivery.recipient,
-            method=Method.REQUEST,
-            recurrence_id=delivery.recurrence_id,
-            pk__lt=delivery.pk,
-        )
-        .order_by("-pk")
-        .values_list("body", flat=True)
-        .first()
-    )
-    return bytes(previous) if previous is not None else None
-
-
 def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
     """The complete email for ``delivery`` (not sent): its calendar message rendered by
     :func:`invitations.emails.email_build`, or a booking notice rendered from its booking or
@@ -96,7 +75,7 @@ def delivery_email_build(*, delivery: Delivery) -> EmailMessage:
             message_id=delivery.message_id_header,
             language=delivery.language or None,
             time_zone=delivery.time_zone or None,
-            previous_body=_previous_body(delivery),
+            previous_body=previous_request_body(delivery=delivery),
         )
     return notice_email_build(delivery=delivery)
 

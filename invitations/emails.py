@@ -183,7 +183,7 @@ def _email_build(
     sender_address = _address(sender, "sender")
     recipient_address = _address(recipient, "recipient")
     event = message.primary
-    previous = _previous_event(previous_body, event)
+    previous = _previous_message(previous_body)
     kind = email_kind(method=itip_method, requested_before=previous_body is not None)
     # The organizer named in the data when it is a usable address, else the party the
     # callback named: the sender of a REQUEST or CANCEL, the recipient of a REPLY.
@@ -278,25 +278,17 @@ def _address_or_none(value: str) -> str | None:
         return None
 
 
-def _previous_event(previous_body: bytes | None, event: Event) -> Event | None:
-    """The same event (or occurrence) in the previous version, when that version can be read
-    within the budgets. A previous version that cannot (one that was dead-lettered, say) never
-    stops this one: the email is then built without the list of changes."""
+def _previous_message(previous_body: bytes | None) -> ITipMessage | None:
+    """The previous version, when it can be read within the budgets. A previous version that
+    cannot (one that was dead-lettered, say) never stops this one: the email is then built
+    without the list of changes."""
     if previous_body is None:
         return None
     try:
-        previous = parse_itip(previous_body)
+        return parse_itip(previous_body)
     except ICalendarError:
         logger.warning("previous version of an event unreadable; no change list")
         return None
-    return next(
-        (
-            e
-            for e in previous.events
-            if e.uid == event.uid and e.recurrence_id == event.recurrence_id
-        ),
-        None,
-    )
 
 
 def _preferences(

@@ -21,7 +21,6 @@ from django.conf import settings
 from calendars.ical import (
     Event,
     EventStatus,
-    ICalendarError,
     ITipMessage,
     Method,
     PartStat,
@@ -29,6 +28,7 @@ from calendars.ical import (
 )
 from calendars.translations import register_keys, translate
 from invitations.answers import RsvpAction
+from invitations.rendering.changes import Changes, changes_describe
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
@@ -65,14 +65,10 @@ register_keys(
         "email.heading.cancellation",
         "email.heading.cancellation_occurrence",
         "email.no_title",
-        "email.changes.time",
-        "email.changes.location",
-        "email.changes.location_added",
-        "email.changes.summary",
-        "email.changes.recurrence",
         "email.cancellation.occurrence",
         "email.reply.occurrence",
         "email.update.occurrence",
+        "email.update.occurrence_unchanged",
         "email.guests.more",
         "email.override.moved",
         "email.override.cancelled",
@@ -117,8 +113,11 @@ def email_context(
     recipient: str,
     organizer_address: str,
     prefs: Preferences,
-    previous: Event | None,
+    previous: ITipMessage | None,
 ) -> dict[str, Any]:
+    """The template context of ``message`` for one reader. ``previous`` is the last REQUEST
+    this reader was sent for the event (an update says what changed from it), None when
+    unknown or unreadable."""
     language, zone = prefs.language, prefs.time_zone
     organizer_cn = name_text(event.organizer.name if event.organizer else "")
     organizer_name = organizer_cn or organizer_address
@@ -193,12 +192,23 @@ def email_context(
             heading=translate(f"email.heading.reply.{word}", language, attendee=attendee_name),
         )
         return context
+    changes = Changes(lines=[])
+    if kind is EmailKind.UPDATE and previous is not None:
+        changes = changes_describe(previous=previous, message=message, zone=zone, language=language)
+    context["changes"] = changes.lines
+    # "Changed one occurrence" only when the reader's occurrence did change (issue 13).
+    context["occurrence_changed"] = changes.occurrence_changed
     heading_key = f"email.heading.{kind.value}"
-    if occurrence and kind in (EmailKind.CANCELLATION, EmailKind.UPDATE) and master is None:
+    if (
+        occurrence
+        and master is None
+        and (
+            kind is EmailKind.CANCELLATION
+            or (kind is EmailKind.UPDATE and changes.occurrence_changed)
+        )
+    ):
         heading_key += "_occurrence"
     context["heading"] = translate(heading_key, language, organizer=organizer_name)
-    if kind is EmailKind.UPDATE and previous is not None:
-        context["changes"] = _changes_or_none(previous, event, zone=zone, language=language)
     if method is Method.REQUEST:
         context["rsvp"] = rsvp_links(
             message=message, event=event, attendee=recipient, organizer=organizer_address
@@ -252,43 +262,6 @@ def _guests(event: Event, language: str) -> list[dict[str, str]]:
             }
         )
     return guests
-
-
-def _changes_or_none(
-    previous: Event, event: Event, *, zone: str | None, language: str
-) -> list[str]:
-    """What changed, or nothing when the previous version cannot be compared: an earlier,
-    stranger version of the event never stops this one (docs/design.md 1.5)."""
-    try:
-        return _changes(previous, event, zone=zone, language=language)
-    except (ICalendarError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
-        logger.warning(
-            "previous version not comparable error=%s; no change list", type(exc).__name__
-        )
-        return []
-
-
-def _changes(previous: Event, event: Event, *, zone: str | None, language: str) -> list[str]:
-    changes = []
-    if (previous.start, previous.end) != (event.start, event.end):
-        old = when_text(previous, zone=zone, language=language).text
-        changes.append(translate("email.changes.time", language, old=old))
-    if plain_line(previous.location) != plain_line(event.location):
-        if plain_line(previous.location):
-            changes.append(
-                translate("email.changes.location", language, old=plain_line(previous.location))
-            )
-        else:
-            changes.append(translate("email.changes.location_added", language))
-    if plain_line(previous.summary) != plain_line(event.summary) and plain_line(previous.summary):
-        changes.append(
-            translate("email.changes.summary", language, old=plain_line(previous.summary))
-        )
-    if previous.rrule != event.rrule and previous.rrule is not None:
-        old_repeats = recurrence_text(previous, zone=zone, language=language)
-        if old_repeats:
-            changes.append(translate("email.changes.recurrence", language, old=old_repeats))
-    return changes
 
 
 def rsvp_links(

@@ -233,7 +233,8 @@ def _tokens(plain: str) -> list:
 
 def test_token_names_the_occurrence_when_request_is_for_one_occurrence() -> None:
     body = request(sequence=1, extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
-    message = build(body, previous_body=request())
+    before = request(location="Room 1", extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
+    message = build(body, previous_body=before)
     plain, _, _ = parts(message)
     assert message["Subject"] == "Updated invitation: Quarterly planning"
     assert "This change concerns the occurrence on Tuesday 12 March 2030" in plain

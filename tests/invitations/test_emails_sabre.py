@@ -17,7 +17,7 @@ from django.test import Client
 
 from invitations.models import Delivery, DeliveryStatus
 from tests.fakes.sabre import SabreLike
-from tests.invitations.rsvp_support import event_body
+from tests.invitations.rsvp_support import event_body, future
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +122,164 @@ def test_a_request_after_one_that_never_arrived_is_still_an_invitation(
     sabre.event_edit(organizer, uid, _edit(_located("Room 12")))
 
     assert _subject(deliver()[BOB][0]) == "Invitation: Quarterly planning"
+
+
+# --- What changed in a series (issue 13, finding 4) --------------------------------------
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def _master(calendar: icalendar.Calendar) -> icalendar.Event:
+    return next(e for e in calendar.walk("VEVENT") if "RECURRENCE-ID" not in e)
+
+
+def _series(
+    sabre: SabreLike, organizer: str, deliver: Any, **options: Any
+) -> tuple[str, dt.datetime]:
+    """A weekly series of 6 starting in 10 days, 14:00 Paris, bob invited (and whoever the
+    options add); its invitations sent."""
+    uid = f"{uuid.uuid4().hex}@dav.example.org"
+    start = future(days=10)
+    options.setdefault("attendees", [(BOB, "NEEDS-ACTION")])
+    sabre.event_store(
+        organizer,
+        event_body(
+            uid=uid, organizer=organizer, start=start, rrule="FREQ=WEEKLY;COUNT=6", **options
+        ),
+    )
+    deliver()
+    return uid, start
+
+
+def _paris(moment: dt.datetime) -> str:
+    """How the English emails name an occurrence of these series (Paris, the reader's zone)."""
+    return moment.strftime("%A ") + str(moment.day) + moment.strftime(" %B %Y, %H:%M")
+
+
+def test_an_occurrence_removed_from_the_series_is_named_in_the_update(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    uid, start = _series(sabre, organizer, deliver)
+    third = start + 2 * WEEK
+
+    sabre.event_edit(organizer, uid, _edit(lambda c: _master(c).add("EXDATE", third)))
+    [update] = deliver()[BOB]
+
+    assert _subject(update) == "Updated invitation: Quarterly planning"
+    assert f"The occurrence on {_paris(third)} was removed." in _text(update)
+
+
+def test_an_occurrence_added_to_the_series_is_named_in_the_update(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    uid, start = _series(sabre, organizer, deliver)
+    extra = start + 2 * WEEK + dt.timedelta(days=2)
+
+    sabre.event_edit(organizer, uid, _edit(lambda c: _master(c).add("RDATE", extra)))
+    [update] = deliver()[BOB]
+
+    assert f"An occurrence was added: {_paris(extra)}" in _text(update)
+
+
+def test_one_occurrence_moved_is_named_in_the_update_of_the_series(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    uid, start = _series(sabre, organizer, deliver)
+    second = start + WEEK
+
+    def move_the_second(calendar: icalendar.Calendar) -> None:
+        master = _master(calendar)
+        override = icalendar.Event()
+        for name in ("UID", "SUMMARY", "ORGANIZER", "ATTENDEE", "SEQUENCE", "DTSTAMP"):
+            override[name] = master[name]
+        override.add("RECURRENCE-ID", second)
+        override.add("DTSTART", second + dt.timedelta(hours=2))
+        override.add("DTEND", second + dt.timedelta(hours=3))
+        calendar.add_component(override)
+
+    sabre.event_edit(organizer, uid, _edit(move_the_second))
+    [update] = deliver()[BOB]
+
+    text = _text(update)
+    assert f"The occurrence on {_paris(second)} moved to" in text
+    assert (
+        "16:00" in text.split(f"The occurrence on {_paris(second)} moved to", 1)[1].split("\n")[0]
+    )
+    assert "changed one occurrence" not in _text(update)  # the reader has the whole series
+
+
+def test_a_changed_rule_is_said_in_the_update(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    uid, _start = _series(sabre, organizer, deliver)
+
+    sabre.event_edit(
+        organizer,
+        uid,
+        _edit(
+            lambda c: _master(c).__setitem__(
+                "RRULE", icalendar.vRecur.from_ical("FREQ=WEEKLY;COUNT=3")
+            )
+        ),
+    )
+    [update] = deliver()[BOB]
+
+    assert "The repetition changed (it was every" in _text(update)
+
+
+def test_one_occurrence_reader_is_told_theirs_is_unchanged_when_only_the_series_changed(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    # Carol is invited to the second occurrence only; the organizer then moves the series.
+    start = future(days=10)
+    second = start + WEEK
+    uid, _ = _series(
+        sabre,
+        organizer,
+        deliver,
+        overrides=[(second, [(BOB, "NEEDS-ACTION"), (CAROL, "NEEDS-ACTION")])],
+    )
+
+    def move_the_series(calendar: icalendar.Calendar) -> None:
+        master = _master(calendar)
+        master["DTSTART"] = icalendar.vDDDTypes(master["DTSTART"].dt + dt.timedelta(hours=1))
+        master["DTEND"] = icalendar.vDDDTypes(master["DTEND"].dt + dt.timedelta(hours=1))
+
+    sabre.event_edit(organizer, uid, _edit(move_the_series))
+    sent = deliver()
+
+    [to_carol] = sent[CAROL]
+    text = _text(to_carol)
+    assert "changed one occurrence" not in text
+    assert "updated this event" in text
+    assert f"Nothing changed for the occurrence you are invited to, on {_paris(second)}" in text
+    assert "The time changed" in _text(sent[BOB][0])
+
+
+def test_one_occurrence_reader_is_told_it_changed_when_theirs_moved(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    start = future(days=10)
+    second = start + WEEK
+    uid, _ = _series(
+        sabre,
+        organizer,
+        deliver,
+        overrides=[(second, [(BOB, "NEEDS-ACTION"), (CAROL, "NEEDS-ACTION")])],
+    )
+
+    def move_the_second(calendar: icalendar.Calendar) -> None:
+        override = next(e for e in calendar.walk("VEVENT") if "RECURRENCE-ID" in e)
+        override["DTSTART"] = icalendar.vDDDTypes(override["DTSTART"].dt + dt.timedelta(hours=2))
+        override["DTEND"] = icalendar.vDDDTypes(override["DTEND"].dt + dt.timedelta(hours=2))
+
+    sabre.event_edit(organizer, uid, _edit(move_the_second))
+    [to_carol] = deliver()[CAROL]
+
+    text = _text(to_carol)
+    assert "changed one occurrence of this event" in text
+    assert "The time changed" in text

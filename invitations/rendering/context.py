@@ -9,6 +9,7 @@ made single-line and bounded here; the templates escape it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.utils import timezone
 
 from calendars.ical import (
     Event,
@@ -69,6 +71,7 @@ register_keys(
         "email.reply.occurrence",
         "email.update.occurrence",
         "email.update.occurrence_unchanged",
+        "email.over",
         "email.guests.more",
         "email.override.moved",
         "email.override.cancelled",
@@ -169,6 +172,7 @@ def email_context(
         if kind is not EmailKind.REPLY
         else [],
         "rsvp": None,
+        "over": False,
         "changes": [],
         "heading": "",
         "attendee_name": "",
@@ -210,9 +214,17 @@ def email_context(
         heading_key += "_occurrence"
     context["heading"] = translate(heading_key, language, organizer=organizer_name)
     if method is Method.REQUEST:
-        context["rsvp"] = rsvp_links(
-            message=message, event=event, attendee=recipient, organizer=organizer_address
-        )
+        # Issue 13, finding 5: links to an event already over could only answer 410.
+        ends = last_end(message.events)
+        context["over"] = ends is not None and ends <= timezone.now()
+        if not context["over"]:
+            context["rsvp"] = rsvp_links(
+                message=message,
+                event=event,
+                attendee=recipient,
+                organizer=organizer_address,
+                ends=ends,
+            )
     return context
 
 
@@ -265,16 +277,17 @@ def _guests(event: Event, language: str) -> list[dict[str, str]]:
 
 
 def rsvp_links(
-    *, message: ITipMessage, event: Event, attendee: str, organizer: str
+    *, message: ITipMessage, event: Event, attendee: str, organizer: str, ends: dt.datetime | None
 ) -> dict[str, str] | None:
     """``{action: url}`` for Accept / Maybe / Decline (docs/design.md 1.2), or None when the
     recipient is not an attendee of the event (the RSVP page could only refuse them).
 
-    The token expires after the event's last occurrence plus the grace period.
+    The token expires after the event's last occurrence (``ends``, from
+    :func:`invitations.rendering.occurrences.last_end`) plus the grace period.
     """
     if event.attendee(attendee) is None:
         return None
-    expires_at = rsvp_token_expiry(last_end=last_end(message.events))
+    expires_at = rsvp_token_expiry(last_end=ends)
     token = rsvp_token_make(
         uid=event.uid,
         attendee=attendee,

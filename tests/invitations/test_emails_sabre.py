@@ -283,3 +283,50 @@ def test_one_occurrence_reader_is_told_it_changed_when_theirs_moved(
     text = _text(to_carol)
     assert "changed one occurrence of this event" in text
     assert "The time changed" in text
+
+
+# --- Past events (issue 13, finding 5) ---------------------------------------------------
+
+
+def test_an_invitation_to_an_event_already_over_has_no_links_and_says_so(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    uid = f"{uuid.uuid4().hex}@dav.example.org"
+    yesterday = future(days=-1)
+    sabre.event_store(
+        organizer,
+        event_body(
+            uid=uid, organizer=organizer, start=yesterday, attendees=[(BOB, "NEEDS-ACTION")]
+        ),
+    )
+
+    [invitation] = deliver()[BOB]
+
+    text = _text(invitation)
+    assert "/rsvp/" not in invitation.as_string()
+    assert "This event is already over, so there is nothing to answer." in text
+
+
+def test_an_occurrence_already_over_has_no_links_while_the_series_goes_on(
+    sabre: SabreLike, organizer: str, deliver: Any
+) -> None:
+    # Carol is invited to last week's occurrence only; Bob to the whole series.
+    uid = f"{uuid.uuid4().hex}@dav.example.org"
+    start = future(days=-8)
+    sabre.event_store(
+        organizer,
+        event_body(
+            uid=uid,
+            organizer=organizer,
+            start=start,
+            rrule="FREQ=WEEKLY;COUNT=6",
+            attendees=[(BOB, "NEEDS-ACTION")],
+            overrides=[(start, [(BOB, "NEEDS-ACTION"), (CAROL, "NEEDS-ACTION")])],
+        ),
+    )
+
+    sent = deliver()
+
+    assert "/rsvp/" not in sent[CAROL][0].as_string()
+    assert "already over" in _text(sent[CAROL][0])
+    assert "/rsvp/?token=" in _text(sent[BOB][0])

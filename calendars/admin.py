@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -29,9 +30,8 @@ from calendars.models import (
 )
 from calendars.services import (
     BookingTransitionError,
-    booking_cancel,
-    booking_confirm,
-    booking_deny,
+    Decision,
+    booking_decide,
     booking_publish_retry,
     booking_republish,
 )
@@ -178,7 +178,7 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
         "start_local",
         "calendar",
     )
-    list_filter = ("status", "publish_state", "calendar__provider")
+    list_filter = ("status", "publish_state", "overlaps", "calendar__provider")
     search_fields = ("title", "attendee_email", "attendee_name", "organizer__email", "ical_uid")
     date_hierarchy = "start"
     ordering = ("-start", "-pk")
@@ -208,7 +208,11 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
                     "publish_state",
                     "publish_error",
                     "provider_status",
+                    "overlaps",
                     "google_event_id",
+                    "google_event_status",
+                    "google_etag",
+                    "google_updated",
                     "ical_uid",
                     "sequence",
                 )
@@ -307,17 +311,25 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
             return redirect("admin:calendars_booking_change", ids[0])
         return None
 
+    # Decisions read the booking's Google event first (booking_decide): a change made in
+    # Google before the operator's click wins, and the message says the real state.
     @admin.action(description="Confirm the selected bookings", permissions=["change"])
     def confirm(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
-        return self._apply(request, queryset, "Confirmed", booking_confirm)
+        return self._apply(
+            request, queryset, "Confirmed", partial(booking_decide, decision=Decision.CONFIRM)
+        )
 
     @admin.action(description="Deny the selected bookings", permissions=["change"])
     def deny(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
-        return self._apply(request, queryset, "Denied", booking_deny)
+        return self._apply(
+            request, queryset, "Denied", partial(booking_decide, decision=Decision.DENY)
+        )
 
     @admin.action(description="Cancel the selected bookings", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Booking]) -> HttpResponse | None:
-        return self._apply(request, queryset, "Cancelled", booking_cancel)
+        return self._apply(
+            request, queryset, "Cancelled", partial(booking_decide, decision=Decision.CANCEL)
+        )
 
     @admin.action(
         description="Publish the selected bookings to their calendar again",

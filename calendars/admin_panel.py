@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from calendars.models import Booking, BookingStatus, PublishState, TransitionSource
@@ -32,6 +33,7 @@ class PanelCounts:
     channels_expired: int = 0  # active, expiration already past
     calendars_sync_failed: int = 0
     bookings_publish_failed: int = 0
+    bookings_overlapping: int = 0
     refused_last_hour: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -82,9 +84,11 @@ def timeline_source_register(name: str, source: TimelineSource) -> None:
 
 
 def _bookings_counts(now: dt.datetime) -> dict[str, Any]:
-    return {
-        "bookings_publish_failed": Booking.objects.filter(publish_state=PublishState.FAILED).count()
-    }
+    return Booking.objects.aggregate(
+        bookings_publish_failed=Count("pk", filter=Q(publish_state=PublishState.FAILED)),
+        # Moved in Google onto another active booking's time (kept, for operators to settle).
+        bookings_overlapping=Count("pk", filter=Q(overlaps=True)),
+    )
 
 
 panel_counts_register("bookings", _bookings_counts)

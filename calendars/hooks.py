@@ -8,8 +8,10 @@ when Django starts (``AppConfig.ready``) and the core calls it through this modu
   :func:`booking_email_enqueue`;
 - the Google app (``gcal_push``) gives a Calendar API client whose refreshed tokens are
   written back (:func:`google_client`), records that Google revoked a grant
-  (:func:`google_grant_revoked`), and re-derives the watch channels of calendars whose
-  schedules changed (:func:`calendars_watch_changed`).
+  (:func:`google_grant_revoked`), re-derives the watch channels of calendars whose
+  schedules changed (:func:`calendars_watch_changed`), and applies a booking's event as
+  Google just showed it, the way its sync does (:func:`google_event_apply`): a publish
+  answered 412 or 410, or a decision that reads the event first, re-decides from there.
 
 These are explicit calls with one registered implementation each, not signals: the reader
 of the core sees the call, and ``grep`` finds the implementation under the same name in the
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from calendars.models import GoogleAccount
-    from calendars.providers.google import GoogleCalendarClient
+    from calendars.providers.google import Event, GoogleCalendarClient
 
 
 class HookMissing(RuntimeError):
@@ -70,12 +72,17 @@ class WatchChangedHook(Protocol):
     def __call__(self, *, calendar_ids: list[int]) -> object: ...
 
 
+class EventApplyHook(Protocol):
+    def __call__(self, *, booking_id: int, event: Event) -> bool: ...
+
+
 @dataclass
 class _Registry:
     booking_email: BookingEmailHook | None = None
     google_client: GoogleClientHook | None = None
     google_grant_revoked: GrantRevokedHook | None = None
     calendars_watch_changed: WatchChangedHook | None = None
+    google_event_apply: EventApplyHook | None = None
 
 
 _registry = _Registry()
@@ -87,6 +94,7 @@ def hooks_register(
     google_client: GoogleClientHook | None = None,
     google_grant_revoked: GrantRevokedHook | None = None,
     calendars_watch_changed: WatchChangedHook | None = None,
+    google_event_apply: EventApplyHook | None = None,
 ) -> None:
     """Called by an app's ``AppConfig.ready`` with the functions it implements."""
     if booking_email is not None:
@@ -97,6 +105,8 @@ def hooks_register(
         _registry.google_grant_revoked = google_grant_revoked
     if calendars_watch_changed is not None:
         _registry.calendars_watch_changed = calendars_watch_changed
+    if google_event_apply is not None:
+        _registry.google_event_apply = google_event_apply
 
 
 def _missing(name: str) -> HookMissing:
@@ -137,3 +147,12 @@ def calendars_watch_changed(*, calendar_ids: Iterable[int]) -> None:
     ids = sorted(set(calendar_ids))
     if ids:
         _registry.calendars_watch_changed(calendar_ids=ids)
+
+
+def google_event_apply(*, booking_id: int, event: Event) -> bool:
+    """Apply the booking's Google event as Google just returned it (deleted, moved, answered
+    in Google), through the same mapping as the sync, in the caller's transaction; an older
+    state than the one last seen is ignored. Returns whether the booking changed."""
+    if _registry.google_event_apply is None:
+        raise _missing("google_event_apply")
+    return _registry.google_event_apply(booking_id=booking_id, event=event)

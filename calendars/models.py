@@ -238,6 +238,16 @@ class Booking(models.Model):
     )
     ical_uid = models.CharField("iCalendar UID", max_length=255, unique=True, default=new_ical_uid)
     google_event_id = models.CharField(max_length=1024, null=True, blank=True)
+    # What Convoke last saw of the Google event (the answer to its own write, a listing, a
+    # read): the ETag that every patch and delete sends as ``If-Match``, the event's status,
+    # and its ``updated`` time, so that an older state is never applied over a newer one.
+    google_etag = models.CharField(max_length=200, blank=True)
+    google_event_status = models.CharField(max_length=16, blank=True)
+    google_updated = models.DateTimeField(null=True, blank=True)
+    # A change made in Google moved the booking onto another active booking's time: the
+    # calendar is the truth, so the booking follows; operators see it, and the no-overlap
+    # constraint leaves it out.
+    overlaps = models.BooleanField("overlaps another booking", default=False)
     sequence = models.PositiveIntegerField(default=0)
     # The bookee's latest answer to the invitation (iCalendar PARTSTAT), whoever relayed it.
     attendee_partstat = models.CharField(max_length=16, blank=True)

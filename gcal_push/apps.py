@@ -9,6 +9,7 @@ class GcalPushConfig(AppConfig):
         from calendars.hooks import hooks_register
         from calendars.metrics import register_collector
         from gcal_push.credentials import google_client
+        from gcal_push.mapping import booking_event_apply
         from gcal_push.revocation import google_account_revoked_record
         from gcal_push.selectors import channels_expiry_metrics
         from gcal_push.services import calendars_watch_enqueue
@@ -19,4 +20,5 @@ class GcalPushConfig(AppConfig):
             google_client=google_client,
             google_grant_revoked=google_account_revoked_record,
             calendars_watch_changed=calendars_watch_enqueue,
+            google_event_apply=booking_event_apply,
         )

@@ -21,6 +21,12 @@ notification set ``dirty`` meanwhile; otherwise it lists again — after
 ``GOOGLE_SYNC_DEBOUNCE_SECONDS``, through the queue, so that a burst still arriving
 coalesces into that next listing.
 
+Each listed event that belongs to a booking is applied by
+:func:`gcal_push.mapping.booking_event_apply` (which also applies the events that a publish
+or a decision reads): what was seen is recorded, and a state older than the one seen last
+is ignored. Listings ask for ``showDeleted=true``, so that a deleted event still shows its
+attendees' answers.
+
 Calendar API references: guides/sync (sync tokens, pages, 410 ``fullSyncRequired``),
 v3/reference/events (``status``, ``attendees[].responseStatus``, ``attendees[].self``).
 """
@@ -43,7 +49,13 @@ from calendars.metrics import counter_increment
 from calendars.models import Booking, Calendar, Provider, PublishState
 from calendars.providers import ProviderError, TransientProviderError, google
 from gcal_push.credentials import google_client
-from gcal_push.mapping import BookingAction, EventChange, booking_action_apply, booking_actions
+from gcal_push.mapping import (
+    BookingAction,
+    EventChange,
+    booking_action_apply,
+    booking_actions,
+    booking_event_apply,
+)
 from gcal_push.models import GoogleCalendarSyncState
 from gcal_push.revocation import google_calendars_revoked
 from gcal_push.tasks import calendar_sync_task
@@ -92,7 +104,7 @@ class _LeaseLost(Exception):
 class _Listing:
     """A listing's outcome: the changes that concern bookings, and the token covering them."""
 
-    changes: dict[str, EventChange] = field(default_factory=dict)
+    changes: dict[str, google.Event] = field(default_factory=dict)
     next_sync_token: str = ""
     full: bool = False
     # A full listing covers the events ending after this moment.
@@ -311,6 +323,10 @@ def _collect(
             sync_token=sync_token or None,
             page_token=page_token,
             time_min=None if sync_token else window_start,
+            # A deleted event keeps its details (attendees' answers) on the organizer's
+            # calendar only with showDeleted; it must be the same in the full listing that
+            # made the token (guides/sync).
+            show_deleted=True,
         )
         report.pages += 1
         _lease_extend(calendar_id=calendar.pk, owner=owner)
@@ -324,7 +340,7 @@ def _collect(
             for event in page.events:
                 if event.id in known:
                     # A later page holds the newer state of an event listed twice.
-                    listing.changes[event.id] = EventChange.from_event(event)
+                    listing.changes[event.id] = event
                     if listing.full:
                         listing.seen_event_ids.add(event.id)
         if not page.next_page_token:
@@ -351,8 +367,10 @@ def _apply(*, calendar: Calendar, owner: str, start_token: str, listing: _Listin
             bookings = Booking.objects.filter(calendar_id=calendar.pk, google_event_id__in=chunk)
             for booking in bookings:
                 assert booking.google_event_id is not None
-                change = listing.changes[booking.google_event_id]
-                changed += _apply_actions(booking, booking_actions(booking=booking, change=change))
+                event = listing.changes[booking.google_event_id]
+                if _already_applied(booking, event):
+                    continue  # our own write coming back, or a full listing: no query
+                changed += int(booking_event_apply(booking_id=booking.pk, event=event))
         if listing.full:
             changed += _reconcile_missing(calendar=calendar, listing=listing)
         now = timezone.now()
@@ -367,6 +385,15 @@ def _apply(*, calendar: Calendar, owner: str, start_token: str, listing: _Listin
         update_fields += ["failure_count", "last_error"]
         state.save(update_fields=update_fields)
     return changed
+
+
+def _already_applied(booking: Booking, event: google.Event) -> bool:
+    """The event is the state last seen (same ETag) and asks nothing of the booking."""
+    return (
+        bool(event.etag)
+        and booking.google_etag == event.etag
+        and not booking_actions(booking=booking, change=EventChange.from_event(event))
+    )
 
 
 def _reconcile_missing(*, calendar: Calendar, listing: _Listing) -> int:

@@ -2,7 +2,7 @@
 
 Like RSVP links, a GET never changes anything (mail scanners and link previews
 open every link): it shows the booking and one button. The POST decides through
-:func:`calendars.services.booking_confirm` / :func:`~calendars.services.booking_deny`.
+:func:`calendars.services.booking_decide` (which reads the booking's Google event first).
 The token is signed with its own salt and expires (:mod:`calendars.booking_tokens`). Pages are
 in the subscriber's language and work without JavaScript.
 
@@ -79,10 +79,12 @@ def booking_decide(request: HttpRequest) -> HttpResponse:
         return _message(request, name="over", status=410, language=language)
 
     if request.method == "POST":
-        decide = services.booking_confirm if action == "confirm" else services.booking_deny
         try:
-            decide(
+            # The booking is brought up to date with its Google event first: a change made
+            # in Google before the click wins, and the page says what the booking is now.
+            services.booking_decide(
                 booking_id=booking.pk,
+                decision=action,
                 source=TransitionSource.EMAIL_LINK,
                 detail={"action": action},
             )

@@ -155,6 +155,12 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(required=False)
 
 
+class ConflictSerializer(ErrorSerializer):
+    """A decision the booking's real state refuses (it may have changed in Google)."""
+
+    status = serializers.ChoiceField(choices=BookingStatus.choices)
+
+
 class CalendarSerializer(serializers.ModelSerializer):
     class Meta:
         model = Calendar

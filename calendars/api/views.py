@@ -178,38 +178,46 @@ class BookingDetailView(APIView):
         return Response(s.BookingDetailSerializer(booking).data)
 
 
-ACTIONS = {
-    "confirm": services.booking_confirm,
-    "deny": services.booking_deny,
-    "cancel": services.booking_cancel,
-}
+PAST_TENSE = {"confirm": "confirmed", "deny": "denied", "cancel": "cancelled"}
 
 
 class BookingActionView(APIView):
-    """``POST /api/v1.0/bookings/{id}/confirm|deny|cancel/``. Repeating an action is harmless."""
+    """``POST /api/v1.0/bookings/{id}/confirm|deny|cancel/``. Repeating an action is harmless.
+
+    The booking is first brought up to date with its Google event, so a change made in Google
+    before the call wins: the call then answers 409 with the booking's real ``status``."""
 
     permission_classes = [IsAuthenticated]
     action_name = "confirm"
 
     @extend_schema(
         request=None,
-        responses={200: s.BookingDetailSerializer, 404: s.ErrorSerializer, 409: s.ErrorSerializer},
+        responses={
+            200: s.BookingDetailSerializer,
+            404: s.ErrorSerializer,
+            409: s.ConflictSerializer,
+        },
     )
     def post(self, request: Request, booking_id: int) -> Response:
         user = _user(request)
         if not Booking.objects.filter(organizer=user, pk=booking_id).exists():
             return _error(NOT_FOUND, "not_found", status.HTTP_404_NOT_FOUND)
         try:
-            ACTIONS[self.action_name](
-                booking_id=booking_id, source=TransitionSource.API, detail={"user": user.pk}
+            services.booking_decide(
+                booking_id=booking_id,
+                decision=self.action_name,
+                source=TransitionSource.API,
+                detail={"user": user.pk},
             )
         except services.BookingTransitionError as exc:
-            return _error(
-                f"This booking is {exc.from_status}; it cannot be {self.action_name}ed."
-                if self.action_name != "deny"
-                else f"This booking is {exc.from_status}; it cannot be denied.",
-                "invalid_transition",
-                status.HTTP_409_CONFLICT,
+            return Response(
+                {
+                    "detail": f"This booking is {exc.from_status}; "
+                    f"it cannot be {PAST_TENSE[self.action_name]}.",
+                    "code": "invalid_transition",
+                    "status": exc.from_status,
+                },
+                status=status.HTTP_409_CONFLICT,
             )
         booking = selectors.booking_get(user=user, booking_id=booking_id)
         return Response(s.BookingDetailSerializer(booking).data)

@@ -30,9 +30,19 @@ otherwise Convoke sends them as on Google with the flag off.
 Idempotence: the Google event id is chosen and stored when the booking is created, so a
 retried insert gets 409 and the existing event is fetched and compared; a delete answered 404
 or 410 is done; ``provider_status`` is written after each successful step, so a repeated task
-finds nothing to do. A lease on the booking (``publish_lease_until``, taken with a conditional
-``UPDATE``) lets one publish at a time call the provider, outside any transaction (on SQLite a
-transaction would hold the whole database's write lock during the HTTP call).
+finds nothing to do.
+
+Concurrency with Google: every patch and delete sends ``If-Match`` with the ETag Convoke last
+saw (``Booking.google_etag``, from its own writes and from the sync). When the event changed
+in Google meanwhile (412), was deleted (410, or read back cancelled), the step raises
+:class:`~calendars.services.publish_steps.EventChangedInGoogle`: the event as Google has it
+now is applied to the booking first, through the sync's mapping (the ``google_event_apply``
+hook), and the publish decides again from there. A deleted event is never patched (Google
+would restore it) and never deleted again.
+
+A lease on the booking (``publish_lease_until``, taken with a conditional ``UPDATE``) lets
+one publish at a time call the provider, outside any transaction (on SQLite a transaction
+would hold the whole database's write lock during the HTTP call).
 """
 
 from __future__ import annotations
@@ -50,7 +60,9 @@ from calendars.enqueue import enqueue, enqueue_on_commit
 from calendars.hooks import BookingEmail, BookingEmailRequest
 from calendars.ical import EventStatus, Method
 from calendars.models import Booking, PublishState
+from calendars.providers import google
 from calendars.services.publish_steps import (
+    EventChangedInGoogle,
     StepResult,
     booking_event_body,
     calendar_mode,
@@ -141,7 +153,17 @@ def booking_publish(*, booking_id: int) -> PublishOutcome:
             if booking.provider_status == booking.status:
                 _synced_mark(booking_id=booking_id, status=booking.status)
                 return outcome
-            step = publish_step(booking)
+            try:
+                step = publish_step(booking)
+            except EventChangedInGoogle as changed:
+                # Google's truth first: the booking follows the event, then we decide again.
+                logger.info(
+                    "booking publish found the event changed in Google booking=%s status=%s",
+                    booking_id,
+                    changed.event.status,
+                )
+                hooks.google_event_apply(booking_id=booking_id, event=changed.event)
+                continue
             _step_record(booking=booking, step=step)
             outcome = PublishOutcome.PUBLISHED
         return outcome
@@ -186,6 +208,19 @@ def _synced_mark(*, booking_id: int, status: str) -> None:
     ).update(publish_state=PublishState.PUBLISHED, publish_error="", publish_due_at=None)
 
 
+def _event_seen_record(*, booking_id: int, event: google.Event) -> None:
+    """Remember the event as our write left it (its ETag for the next ``If-Match``), unless
+    the sync saw a newer state meanwhile."""
+    rows = Booking.objects.filter(pk=booking_id)
+    if event.updated is not None:
+        rows = rows.exclude(google_updated__gt=event.updated)
+    rows.update(
+        google_etag=event.etag,
+        google_event_status=str(event.status),
+        google_updated=event.updated,
+    )
+
+
 def _step_record(*, booking: Booking, step: StepResult) -> None:
     with transaction.atomic():
         Booking.objects.filter(pk=booking.pk).update(
@@ -193,6 +228,8 @@ def _step_record(*, booking: Booking, step: StepResult) -> None:
             sequence=step.sequence,
             google_event_id=step.google_event_id,
         )
+        if step.event is not None:
+            _event_seen_record(booking_id=booking.pk, event=step.event)
         _synced_mark(booking_id=booking.pk, status=step.provider_status)
         for invitation in step.invitations:
             # Stored in the outbox with the step: recorded together, or not at all.

@@ -2,13 +2,20 @@
 
 Each step reads the booking (its status, and ``provider_status``: what the provider last
 reflected), makes the one provider call that closes the gap, and says what to record:
-the new ``provider_status``, SEQUENCE and Google event id, and the iTIP messages Convoke
-must send the bookee itself when no provider does. It writes nothing to the database.
+the new ``provider_status``, SEQUENCE and Google event id, what Google answered (ETag,
+status, ``updated``), and the iTIP messages Convoke must send the bookee itself when no
+provider does. It writes nothing to the database.
+
+On Google every patch and delete carries ``If-Match`` with the ETag Convoke last saw. When
+Google answers 412 (the event changed since), 410 or 404 (deleted), or the event read back
+is cancelled, the step raises :class:`EventChangedInGoogle` with the event as Google has it
+now: the publish applies it to the booking first (as the sync would) and decides again. So
+a deleted event is never patched — Google would restore it — and an event Google shows
+deleted is never deleted again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 from typing import Any
@@ -43,12 +50,23 @@ class OwnInvitation:
     sequence: int
 
 
+class EventChangedInGoogle(Exception):
+    """The Google event is not as Convoke last saw it (412, 410, 404, or cancelled): apply
+    ``event`` to the booking, then decide again. Nothing was written."""
+
+    def __init__(self, event: google.Event) -> None:
+        super().__init__(f"the Google event {event.status} changed since last seen")
+        self.event = event
+
+
 @dataclasses.dataclass(frozen=True)
 class StepResult:
     provider_status: str
     sequence: int
     google_event_id: str | None
     invitations: tuple[OwnInvitation, ...] = ()
+    # The Google event as the write answered it (None when no write was made).
+    event: google.Event | None = None
 
 
 def calendar_mode(*, provider: str) -> CalendarMode:
@@ -116,7 +134,25 @@ def _google_event_status(status: str) -> str:
 
 
 def google_event_body(booking: Booking) -> dict[str, Any]:
-    """The Calendar API event for a booking (API reference: v3/reference/events)."""
+    """The Calendar API event for a booking (API reference: v3/reference/events).
+
+    Needs ``booking.calendar`` and ``booking.organizer``. The attendees are the subscriber
+    and the bookee. The subscriber's entry is the calendar's own address (its id): Google
+    makes the calendar an event is inserted in its organizer and marks that entry
+    ``organizer`` and ``self`` (both read-only, derived from the address;
+    docs/google-calendar.md), so the subscriber can accept or decline in Google, which the
+    sync maps to confirm or deny. Its answer is ``needsAction`` while the booking waits for
+    the subscriber, ``accepted`` once booked.
+    """
+    booked = booking.status == BookingStatus.BOOKED
+    subscriber = {
+        "email": booking.calendar.remote_id,
+        "displayName": booking.organizer.full_name or booking.calendar.display_name,
+        "organizer": True,
+        "responseStatus": (
+            google.ResponseStatus.ACCEPTED if booked else google.ResponseStatus.NEEDS_ACTION
+        ).value,
+    }
     return {
         "id": booking.google_event_id,
         "summary": booking.title,
@@ -124,7 +160,10 @@ def google_event_body(booking: Booking) -> dict[str, Any]:
         "start": {"dateTime": booking.start.isoformat(), "timeZone": booking.time_zone},
         "end": {"dateTime": booking.end.isoformat(), "timeZone": booking.time_zone},
         "status": _google_event_status(booking.status),
-        "attendees": [{"email": booking.attendee_email, "displayName": booking.attendee_name}],
+        "attendees": [
+            subscriber,
+            {"email": booking.attendee_email, "displayName": booking.attendee_name},
+        ],
         "guestsCanInviteOthers": False,
         "guestsCanModify": False,
         "extendedProperties": {
@@ -146,6 +185,12 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
     target, done = booking.status, booking.provider_status
     sequence = booking.sequence
     invitations: list[OwnInvitation] = []
+    gone = booking.google_event_status == google.EventStatus.CANCELLED
+
+    if target in ACTIVE and gone:
+        # Google showed the event deleted, and the booking still active: never write to a
+        # deleted event (Google would restore it). Read it again and let the booking follow.
+        raise EventChangedInGoogle(_event_read(client, calendar_id, event_id))
 
     if target in ACTIVE and not done:
         body = google_event_body(booking)
@@ -154,19 +199,21 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
                 event = client.event_insert(calendar_id=calendar_id, event=body, send_updates=send)
             except google.Duplicate:
                 # A retry after a lost answer: the event is there; make sure it is ours.
-                event = client.event_get(calendar_id=calendar_id, event_id=event_id)
+                event = _event_read(client, calendar_id, event_id)
                 if event.private_properties.get("convokeBookingId") != str(booking.pk):
                     raise BookingPublishFailed(
                         "the Google event id is taken by another event"
                     ) from None
                 if event.is_cancelled:
-                    raise BookingPublishFailed("the event was deleted in Google") from None
+                    raise EventChangedInGoogle(event) from None
                 if event.status != body["status"]:
-                    client.event_patch(
-                        calendar_id=calendar_id,
-                        event_id=event_id,
-                        changes={"status": body["status"]},
-                        send_updates=send,
+                    event = _event_patch(
+                        client,
+                        calendar_id,
+                        event_id,
+                        {"status": body["status"]},
+                        send=send,
+                        etag=event.etag,
                     )
         else:
             event = client.event_import(
@@ -174,31 +221,86 @@ def _google_step(booking: Booking, *, invite: bool) -> StepResult:
             )
             event_id = event.id or event_id
             invitations.append(OwnInvitation(method=Method.REQUEST, sequence=sequence))
-        return StepResult(target, sequence, event_id, tuple(invitations))
+        return StepResult(target, sequence, event_id, tuple(invitations), event)
 
     if target == BookingStatus.BOOKED and done == BookingStatus.REQUESTED:
-        try:
-            client.event_patch(
-                calendar_id=calendar_id,
-                event_id=event_id,
-                changes={"status": google.EventStatus.CONFIRMED.value},
-                send_updates=send,
-            )
-        except (google.NotFound, google.Gone) as exc:
-            raise BookingPublishFailed("the event was deleted in Google") from exc
+        etag = booking.google_etag
+        if not etag:  # written before ETags were kept: read it first, never patch blind
+            current = _event_read(client, calendar_id, event_id)
+            if current.is_cancelled:
+                raise EventChangedInGoogle(current)
+            etag = current.etag
+        event = _event_patch(
+            client,
+            calendar_id,
+            event_id,
+            {"status": google.EventStatus.CONFIRMED.value},
+            send=send,
+            etag=etag,
+        )
         if not invite:
             sequence += 1
             invitations.append(OwnInvitation(method=Method.REQUEST, sequence=sequence))
-        return StepResult(target, sequence, event_id, tuple(invitations))
+        return StepResult(target, sequence, event_id, tuple(invitations), event)
 
-    # Declined or cancelled. Delete even when nothing was recorded as written: an insert
-    # whose answer was lost may have created the event.
-    with contextlib.suppress(google.NotFound, google.Gone):  # gone already: done
-        client.event_delete(calendar_id=calendar_id, event_id=event_id, send_updates=send)
+    # Declined or cancelled. Delete even when nothing was recorded as written (an insert
+    # whose answer was lost may have created the event), but never an event Google showed
+    # deleted: that call would change nothing.
+    if not gone:
+        try:
+            client.event_delete(
+                calendar_id=calendar_id,
+                event_id=event_id,
+                send_updates=send,
+                etag=booking.google_etag or None,
+            )
+        except google.PreconditionFailed as exc:
+            raise EventChangedInGoogle(_event_read(client, calendar_id, event_id)) from exc
+        except (google.NotFound, google.Gone) as exc:
+            if done:  # deleted in Google meanwhile: record it, and decide again
+                raise EventChangedInGoogle(_deleted(event_id)) from exc
     if not invite and done:
         sequence += 1
         invitations.append(OwnInvitation(method=Method.CANCEL, sequence=sequence))
     return StepResult(target, sequence, event_id, tuple(invitations))
+
+
+def _deleted(event_id: str) -> google.Event:
+    """What Google's 410 on a delete says: the event is deleted (its time is unknown)."""
+    return google.Event(id=event_id, status=google.EventStatus.CANCELLED)
+
+
+def _event_read(
+    client: google.GoogleCalendarClient, calendar_id: str, event_id: str
+) -> google.Event:
+    try:
+        return client.event_get(calendar_id=calendar_id, event_id=event_id)
+    except google.NotFound as exc:
+        raise BookingPublishFailed("the Google event is gone (404)") from exc
+
+
+def _event_patch(
+    client: google.GoogleCalendarClient,
+    calendar_id: str,
+    event_id: str,
+    changes: dict[str, Any],
+    *,
+    send: google.SendUpdates,
+    etag: str,
+) -> google.Event:
+    """``events.patch`` with ``If-Match``: a change made in Google meanwhile, a deletion
+    included, is read and applied first (:class:`EventChangedInGoogle`), never overwritten."""
+    try:
+        event = client.event_patch(
+            calendar_id=calendar_id,
+            event_id=event_id,
+            changes=changes,
+            send_updates=send,
+            etag=etag,
+        )
+    except (google.PreconditionFailed, google.Gone, google.NotFound) as exc:
+        raise EventChangedInGoogle(_event_read(client, calendar_id, event_id)) from exc
+    return event
 
 
 def _caldav_step(booking: Booking) -> StepResult:

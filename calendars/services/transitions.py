@@ -13,17 +13,20 @@ publish that makes its calendar (Google or CalDAV) reflect the new status
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from calendars.ical import PartStat
 from calendars.models import (
     Booking,
     BookingStatus,
     BookingTransition,
+    Calendar,
     PublishState,
     TransitionSource,
 )
@@ -84,7 +87,12 @@ def booking_transition(
                 booking_id=booking_id, from_status=from_status, to_status=to_status
             )
         booking.status = to_status
-        booking.save(update_fields=["status", "updated_at"])
+        update_fields = ["status", "updated_at"]
+        if not ALLOWED_TRANSITIONS[to_status] and booking.overlaps:
+            # A booking that is over frees its slot: it overlaps nothing any more.
+            booking.overlaps = False
+            update_fields.append("overlaps")
+        booking.save(update_fields=update_fields)
         BookingTransition.objects.create(
             booking=booking,
             from_status=from_status,
@@ -197,6 +205,68 @@ def _booking_move(
             result.booking.publish_state = PublishState.PENDING
             result.booking.publish_error = ""
     return result
+
+
+def booking_move_record(
+    *,
+    booking_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    source: TransitionSource | str,
+) -> bool:
+    """The booking's event moved in its calendar (changed in Google): the booking follows.
+
+    The calendar is the truth, so the new time is kept even when it overlaps another active
+    booking of the calendar; that overlap is recorded for operators (``Booking.overlaps``,
+    the other bookings named in the transition's detail, a warning in the log), never
+    silently dropped. The move is recorded as a transition without a change of status, whose
+    detail holds the old and the new time. Runs under the calendar's row lock, the lock every
+    booking request of the calendar queues on, so a request never races a move. Only active
+    bookings move; the same time again changes nothing. Returns whether the booking moved.
+    Raises ``Booking.DoesNotExist``.
+    """
+    if end <= start:
+        raise ValueError("a booking ends after it starts")
+    with transaction.atomic():
+        calendar_id = Booking.objects.values_list("calendar_id", flat=True).get(pk=booking_id)
+        Calendar.objects.select_for_update().only("pk").get(pk=calendar_id)
+        booking = Booking.objects.select_for_update().get(pk=booking_id)
+        if booking.status not in (BookingStatus.REQUESTED, BookingStatus.BOOKED):
+            return False
+        if (booking.start, booking.end) == (start, end):
+            return False
+        overlapping = sorted(
+            Booking.objects.active()
+            .filter(calendar_id=calendar_id, start__lt=end, end__gt=start)
+            .exclude(pk=booking_id)
+            .values_list("pk", flat=True)
+        )
+        detail: dict[str, Any] = {
+            "google_action": "move",
+            "from": {"start": booking.start.isoformat(), "end": booking.end.isoformat()},
+            "to": {"start": start.isoformat(), "end": end.isoformat()},
+        }
+        if overlapping:
+            detail["overlaps"] = overlapping
+        Booking.objects.filter(pk=booking_id).update(
+            start=start, end=end, overlaps=bool(overlapping), updated_at=timezone.now()
+        )
+        BookingTransition.objects.create(
+            booking=booking,
+            from_status=booking.status,
+            to_status=booking.status,
+            source=TransitionSource(source),
+            detail=detail,
+        )
+    if overlapping:
+        logger.warning(
+            "booking moved onto other bookings booking=%s overlaps=%s",
+            booking_id,
+            ",".join(str(pk) for pk in overlapping),
+        )
+    else:
+        logger.info("booking moved booking=%s source=%s", booking_id, source)
+    return True
 
 
 def booking_publish_retry(*, booking_ids: list[int]) -> int:

@@ -97,10 +97,14 @@ def test_confirm_action_books_and_patches_google_when_an_operator_confirms(
     assert (booking.status, booking.publish_state) == (BookingStatus.BOOKED, PublishState.PUBLISHED)
     assert _transitions(booking) == [("", "requested", "api"), ("requested", "booked", "admin")]
     assert booking.transitions.last().detail == {"operator": operator.pk}  # type: ignore[union-attr]
+    # The event is read first (a change made in Google wins), then confirmed with If-Match.
     assert _event_calls(google_fake) == [
         ("events.insert", "all", "tentative"),
+        ("events.get", None, None),
         ("events.patch", "all", "confirmed"),
     ]
+    [patch] = google_fake.requests_for("events.patch")
+    assert patch.headers.get("if-match") and patch.status == 200
 
 
 @pytest.mark.parametrize(("action", "status"), [("deny", "declined"), ("cancel", "cancelled")])

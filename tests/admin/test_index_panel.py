@@ -106,7 +106,7 @@ def test_panel_links_open_the_matching_filtered_lists_when_followed(
             r'<a href="(/admin/[^"]+\?[^"]+)"><span class="cv-count" id="([a-z-]+)"', text
         )
     )
-    assert len(links) == 7
+    assert len(links) == 8
 
     def listed(element_id: str) -> str:
         page = operator_client.get(links[element_id])
@@ -122,7 +122,12 @@ def test_panel_links_open_the_matching_filtered_lists_when_followed(
     failed_page = listed("cv-calendars-failed")
     assert f"/googlecalendarsyncstate/{failed_calendar.pk}/change/" in failed_page
     assert f"/googlecalendarsyncstate/{soon_calendar.pk}/change/" not in failed_page
-    for element_id in ("cv-deliveries-failed", "cv-deliveries-pending", "cv-bookings-failed"):
+    for element_id in (
+        "cv-deliveries-failed",
+        "cv-deliveries-pending",
+        "cv-bookings-failed",
+        "cv-bookings-overlapping",
+    ):
         listed(element_id)
 
 

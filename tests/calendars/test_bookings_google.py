@@ -115,9 +115,24 @@ def test_request_inserts_tentative_event_and_google_invites_bookee_when_flag_on(
     assert event_calls(google_fake) == [("events.insert", "all", "tentative")]
     insert = google_fake.requests_for("events.insert")[0]
     assert insert.body["id"] == booking.google_event_id
-    assert insert.body["attendees"] == [{"email": BOOKEE, "displayName": "Bob Bookee"}]
+    # The subscriber is an attendee too: the calendar's own entry, which Google marks as the
+    # organizer's (and "self"), still to answer; Google invites only the bookee.
+    assert insert.body["attendees"] == [
+        {
+            "email": calendar_id,
+            "displayName": schedule.owner.full_name,
+            "organizer": True,
+            "responseStatus": "needsAction",
+        },
+        {"email": BOOKEE, "displayName": "Bob Bookee"},
+    ]
     event = google_fake.event(calendar_id, booking.google_event_id or "")
     assert event is not None and event["status"] == "tentative"
+    assert event["organizer"]["email"] == calendar_id
+    assert [
+        (a["email"], a.get("organizer", False), a.get("self", False), a["responseStatus"])
+        for a in event["attendees"]
+    ] == [(calendar_id, True, True, "needsAction"), (BOOKEE, False, False, "needsAction")]
     assert outbox(google_fake) == [("invitation", BOOKEE, "tentative")]
     # Our email to the subscriber, with the Confirm and Deny links; none to the bookee.
     assert [m.to for m in mail.outbox] == [[schedule.owner.email]]

@@ -125,6 +125,131 @@ def test_delete_twice_raises_gone_and_unknown_raises_not_found_when_deleting(
     assert [m.kind for m in google_fake.outbox] == ["invitation", "cancellation"]
 
 
+def test_delete_with_stale_etag_raises_precondition_failed_when_event_changed(
+    google_setup: GoogleSetup, google_fake: FakeGoogleCalendar
+) -> None:
+    client = _client(google_setup)
+    calendar_id = google_setup.calendar.remote_id
+    event = client.event_insert(
+        calendar_id=calendar_id,
+        event=_event_body(google.event_id_new()),
+        send_updates=google.SendUpdates.ALL,
+    )
+    google_fake.attendee_respond(
+        calendar_id, event.id, email="bookee@example.net", response_status="accepted"
+    )
+    with pytest.raises(google.PreconditionFailed):
+        client.event_delete(
+            calendar_id=calendar_id,
+            event_id=event.id,
+            send_updates=google.SendUpdates.ALL,
+            etag=event.etag,
+        )
+    assert not client.event_get(calendar_id=calendar_id, event_id=event.id).is_cancelled
+    fresh = client.event_get(calendar_id=calendar_id, event_id=event.id)
+    client.event_delete(
+        calendar_id=calendar_id,
+        event_id=event.id,
+        send_updates=google.SendUpdates.ALL,
+        etag=fresh.etag,
+    )
+    assert google_fake.requests_for("events.delete")[-1].headers["if-match"] == fresh.etag
+    assert [m.kind for m in google_fake.outbox] == ["invitation", "cancellation"]
+
+
+def test_patch_restores_a_deleted_event_and_if_match_prevents_it_when_etag_is_old(
+    google_setup: GoogleSetup, google_fake: FakeGoogleCalendar
+) -> None:
+    # Google keeps a deleted event's details on the organizer's calendar so that it can be
+    # restored: a patch brings it back and mails the guests again. Only If-Match stops it.
+    client = _client(google_setup)
+    calendar_id = google_setup.calendar.remote_id
+    event = client.event_insert(
+        calendar_id=calendar_id,
+        event=_event_body(google.event_id_new(), status="tentative"),
+        send_updates=google.SendUpdates.ALL,
+    )
+    google_fake.event_delete_as_owner(calendar_id, event.id)
+    with pytest.raises(google.PreconditionFailed):
+        client.event_patch(
+            calendar_id=calendar_id,
+            event_id=event.id,
+            changes={"status": "confirmed"},
+            send_updates=google.SendUpdates.ALL,
+            etag=event.etag,
+        )
+    assert google_fake.restored == []
+    restored = client.event_patch(
+        calendar_id=calendar_id,
+        event_id=event.id,
+        changes={"summary": "Renamed"},
+        send_updates=google.SendUpdates.ALL,
+    )
+    assert restored.status == "confirmed"
+    assert google_fake.restored == [(calendar_id, event.id)]
+    assert [m.kind for m in google_fake.outbox] == ["invitation", "invitation"]
+
+
+def test_organizer_entry_is_marked_by_google_from_the_calendar_address_when_inserted(
+    google_setup: GoogleSetup, google_fake: FakeGoogleCalendar
+) -> None:
+    # "organizer" and "self" are read-only: Google sets them on the entry whose address is
+    # the calendar the event was created in (a secondary calendar's id, not the owner's
+    # address), and ignores them anywhere else.
+    client = _client(google_setup)
+    calendar_id = google_setup.calendar.remote_id
+    event = client.event_insert(
+        calendar_id=calendar_id,
+        event=_event_body(
+            google.event_id_new(),
+            attendees=[
+                {"email": calendar_id, "organizer": True, "responseStatus": "needsAction"},
+                {"email": google_setup.email, "organizer": True, "self": True},
+                {"email": "bookee@example.net"},
+            ],
+        ),
+        send_updates=google.SendUpdates.ALL,
+    )
+    assert event.raw["organizer"] == {
+        "email": calendar_id,
+        "displayName": calendar_id,
+        "self": True,
+    }
+    assert [(a.email, a.is_organizer, a.is_self, a.response_status) for a in event.attendees] == [
+        (calendar_id, True, True, "needsAction"),
+        (google_setup.email, False, False, "needsAction"),
+        ("bookee@example.net", False, False, "needsAction"),
+    ]
+    # Google mails the guests, never the calendar's own entry (nor the user who acts).
+    assert [m.recipient for m in google_fake.outbox] == ["bookee@example.net"]
+
+
+def test_listing_with_show_deleted_keeps_a_deleted_events_answers_when_incremental(
+    google_setup: GoogleSetup, google_fake: FakeGoogleCalendar
+) -> None:
+    client = _client(google_setup)
+    calendar_id = google_setup.calendar.remote_id
+    first = client.events_page(calendar_id=calendar_id, show_deleted=True)
+    plain = client.events_page(calendar_id=calendar_id)
+    event = client.event_insert(
+        calendar_id=calendar_id,
+        event=_event_body(google.event_id_new()),
+        send_updates=google.SendUpdates.ALL,
+    )
+    google_fake.attendee_respond(
+        calendar_id, event.id, email="bookee@example.net", response_status="declined"
+    )
+    google_fake.event_delete_as_owner(calendar_id, event.id)
+    assert first.next_sync_token and plain.next_sync_token
+    [detailed] = client.events_page(
+        calendar_id=calendar_id, sync_token=first.next_sync_token, show_deleted=True
+    ).events
+    [bare] = client.events_page(calendar_id=calendar_id, sync_token=plain.next_sync_token).events
+    assert detailed.is_cancelled and detailed.attendee("bookee@example.net") is not None
+    assert detailed.attendee("bookee@example.net").response_status == "declined"  # type: ignore[union-attr]
+    assert bare.is_cancelled and bare.attendees == () and bare.updated is None
+
+
 def test_import_sends_no_email_and_is_keyed_by_ical_uid_when_repeated(
     google_setup: GoogleSetup, google_fake: FakeGoogleCalendar
 ) -> None:

@@ -344,6 +344,8 @@ class FakeGoogleCalendar:
 
     def _reset_state(self) -> None:
         self.requests: list[RecordedRequest] = []
+        # (calendar id, event id) of every deleted event a patch or update brought back.
+        self.restored: list[tuple[str, str]] = []
         self.outbox: list[OutboxEmail] = []
         self.accounts: dict[str, FakeAccount] = {}
         self.calendars: dict[str, FakeCalendar] = {}
@@ -571,6 +573,27 @@ class FakeGoogleCalendar:
         with self._lock:
             stored = self._stored(calendar_id, event_id)
             stored.resource.update(copy.deepcopy(fields))
+            self._touch(stored)
+        self._notify(
+            Change(kind="event", calendar_id=calendar_id, cause="simulated", event_id=event_id)
+        )
+        return self.event(calendar_id, event_id) or {}
+
+    def event_move_as_owner(
+        self, calendar_id: str, event_id: str, *, start: dt.datetime, end: dt.datetime
+    ) -> dict[str, Any]:
+        """The calendar's owner drags the event to another time in Google Calendar: a new
+        start and end, SEQUENCE one higher (a significant change, RFC 5546 2.1.4)."""
+        with self._lock:
+            stored = self._stored(calendar_id, event_id)
+            if stored.deleted:
+                raise KeyError(f"{event_id} is deleted")
+            zone = (stored.resource.get("start") or {}).get("timeZone")
+            for name, moment in (("start", start), ("end", end)):
+                stored.resource[name] = {"dateTime": rfc3339(moment)}
+                if zone:
+                    stored.resource[name]["timeZone"] = zone
+            stored.resource["sequence"] = int(stored.resource.get("sequence", 0)) + 1
             self._touch(stored)
         self._notify(
             Change(kind="event", calendar_id=calendar_id, cause="simulated", event_id=event_id)
@@ -914,6 +937,7 @@ class FakeGoogleCalendar:
         if status not in ("confirmed", "tentative", "cancelled"):
             raise GoogleApiError(400, "invalid", "Invalid value for: status")
         owner = self._owner_email(calendar_id)
+        calendar = self.calendars.get(calendar_id)
         now = rfc3339(_now())
         event = copy.deepcopy(body)
         event_id = event["id"]
@@ -925,7 +949,13 @@ class FakeGoogleCalendar:
                 "created": now,
                 "updated": now,
                 "creator": {"email": owner, "self": True},
-                "organizer": {"email": owner, "self": True},
+                # The organizer is the calendar the event was created in: for a secondary
+                # calendar its id, not the owner's address (concepts: "Calendars and events").
+                "organizer": {
+                    "email": calendar_id,
+                    "displayName": calendar.summary if calendar else calendar_id,
+                    "self": True,
+                },
                 "iCalUID": body.get("iCalUID") or f"{event_id}@google.com",
                 "sequence": int(body.get("sequence", 0)),
                 "eventType": "default",
@@ -936,8 +966,13 @@ class FakeGoogleCalendar:
         for attendee in event.get("attendees", []) or []:
             if not isinstance(attendee, dict) or not attendee.get("email"):
                 raise GoogleApiError(400, "required", "Missing attendee email.")
-            entry = {"responseStatus": "needsAction", **attendee}
-            if entry["email"].lower() == owner.lower():
+            # ``organizer`` and ``self`` are read-only: Google derives them from the address
+            # (the organizer's entry is the calendar's own; ``self`` marks this calendar).
+            entry = {
+                "responseStatus": "needsAction",
+                **{k: v for k, v in attendee.items() if k not in ("organizer", "self")},
+            }
+            if entry["email"].lower() == calendar_id.lower():
                 entry["self"] = True
                 entry["organizer"] = True
             attendees.append(entry)
@@ -1085,6 +1120,11 @@ class FakeGoogleCalendar:
                 merged = {**body, "id": event_id}
             else:
                 merged = {**stored.resource, **copy.deepcopy(body), "id": event_id}
+            if stored.deleted and body.get("status", "") != "cancelled":
+                # Google keeps a deleted event's details on the organizer's calendar so that
+                # it can be restored: a write to it restores (undeletes) it, guests notified
+                # again. Only an explicit "cancelled" keeps it deleted.
+                merged["status"] = body.get("status") or "confirmed"
             for key in ("created", "creator", "organizer", "htmlLink", "kind", "etag"):
                 merged.pop(key, None)
             event = self._event_new(calendar.id, merged)
@@ -1093,10 +1133,14 @@ class FakeGoogleCalendar:
                 _event_bound(event.get("end")) != _event_bound(stored.resource.get("end"))
             ):
                 event["sequence"] = int(stored.resource.get("sequence", 0)) + 1
+            restored = stored.deleted and event["status"] != "cancelled"
             stored.resource = event
             stored.deleted = event["status"] == "cancelled"
             self._touch(stored)
-            self._mail_guests(stored, "cancellation" if stored.deleted else "update", send_updates)
+            if restored:
+                self.restored.append((calendar.id, event_id))
+            kind = "cancellation" if stored.deleted else "invitation" if restored else "update"
+            self._mail_guests(stored, kind, send_updates)
             result = stored.public()
         self._notify(Change(kind="event", calendar_id=calendar.id, cause="api", event_id=event_id))
         return 200, result
@@ -1164,7 +1208,12 @@ class FakeGoogleCalendar:
                     (e for e in self._events[calendar.id].values() if e.change_seq > state["seq"]),
                     key=lambda e: e.change_seq,
                 )
-                items = [e.tombstone() if e.deleted else e.public() for e in changed]
+                # On the organizer's calendar a deleted event keeps its details, returned
+                # only with showDeleted=true (events resource, "status").
+                details = _truthy(query.get("showDeleted"))
+                items = [
+                    e.tombstone() if e.deleted and not details else e.public() for e in changed
+                ]
             else:
                 show_deleted = _truthy(query.get("showDeleted"))
                 time_min = _param_time(query, "timeMin")
@@ -1181,7 +1230,7 @@ class FakeGoogleCalendar:
                         continue
                     if query.get("iCalUID") and e.resource.get("iCalUID") != query["iCalUID"]:
                         continue
-                    items.append(e.tombstone() if e.deleted else e.public())
+                    items.append(e.public())
             page = {
                 "calendar_id": calendar.id,
                 "items": items,

@@ -13,7 +13,9 @@ set, ``X-Goog-Channel-Token`` and ``X-Goog-Channel-Expiration`` (RFC 1123); User
 :class:`GooglePushEmitter` listens to a :class:`~tests.fakes.google_calendar.FakeGoogleCalendar`
 and does the same. Notifications are delivered at once (``immediate=True``: the ``sync`` message
 is posted from inside the watch request, before its response is written) or held until the
-test calls :meth:`GooglePushEmitter.flush`, which can duplicate, reorder and drop them;
+test calls :meth:`GooglePushEmitter.flush`, which can duplicate, reorder and drop them
+(or :meth:`GooglePushEmitter.flush_chaos`, which does so at random under a seed, and delays
+some to a later flush);
 :meth:`GooglePushEmitter.burst` posts a storm of ``exists`` notifications. Every live channel of
 the calendar gets each notification, so two channels overlapping during a renewal both
 deliver. Deliveries go through a *transport*: :class:`HttpTransport` posts over a real socket
@@ -70,6 +72,18 @@ class Notification:
 class Delivery:
     notification: Notification
     status: int
+
+
+@dataclasses.dataclass
+class ChaosCounts:
+    """What :meth:`GooglePushEmitter.flush_chaos` did to the notifications, in total."""
+
+    emitted: int = 0  # notifications Google sent (held for a flush)
+    delivered: int = 0
+    dropped: int = 0
+    duplicated: int = 0
+    delayed: int = 0  # held back for a later flush (each time one was)
+    reordered_batches: int = 0  # flushes whose order differed from the order of the changes
 
 
 class Transport(Protocol):
@@ -134,6 +148,7 @@ class GooglePushEmitter:
         self.deliveries: list[Delivery] = []
         self.held: list[Notification] = []
         self._random = random.Random(seed)
+        self.chaos = ChaosCounts()
         self._numbers: dict[str, int] = {}
         self._lock = threading.Lock()
         self._remove: Callable[[], None] | None = None
@@ -197,6 +212,7 @@ class GooglePushEmitter:
         else:
             with self._lock:
                 self.held.extend(notifications)
+                self.chaos.emitted += len(notifications)
 
     # --- Delivering ---------------------------------------------------------------------------
 
@@ -224,6 +240,42 @@ class GooglePushEmitter:
         start = len(self.deliveries)
         for notification in batch:
             self.deliver(notification)
+        return self.deliveries[start:]
+
+    def flush_chaos(
+        self, *, drop: float = 0.0, duplicate: float = 0.0, delay: float = 0.0
+    ) -> list[Delivery]:
+        """Deliver the held notifications as Google's push really behaves (guides/push: not
+        fully reliable): each is dropped with probability ``drop``, else held back for a
+        later flush with probability ``delay``, else delivered — twice with probability
+        ``duplicate``; the batch is shuffled. Deterministic under the emitter's seed; the
+        totals add up in :attr:`chaos`."""
+        with self._lock:
+            held, self.held = self.held, []
+        batch: list[Notification] = []
+        kept: list[Notification] = []
+        for notification in held:
+            roll = self._random.random()
+            if roll < drop:
+                self.chaos.dropped += 1
+            elif roll < drop + delay:
+                self.chaos.delayed += 1
+                kept.append(notification)
+            else:
+                batch.append(notification)
+                if self._random.random() < duplicate:
+                    self.chaos.duplicated += 1
+                    batch.append(notification)
+        ordered = list(batch)
+        self._random.shuffle(batch)
+        if batch != ordered:
+            self.chaos.reordered_batches += 1
+        with self._lock:
+            self.held[:0] = kept
+        start = len(self.deliveries)
+        for notification in batch:
+            self.deliver(notification)
+        self.chaos.delivered += len(batch)
         return self.deliveries[start:]
 
     def burst(self, calendar_id: str, count: int) -> list[Delivery]:

@@ -132,6 +132,23 @@ def test_queries_grow_by_a_constant_per_page_when_listings_are_longer(
     assert queries_short <= 60
 
 
+def test_full_resync_costs_the_same_queries_for_3_or_30_unchanged_bookings_when_listed(
+    google: PushFakeGoogleCalendar, task_queue: TaskQueue
+) -> None:
+    # Every booking's event comes back in a full listing; one already seen (same ETag, asking
+    # nothing of its booking) costs no query, so the loop stays constant per page.
+    counts = []
+    for n, bookings in ((1, 3), (2, 30)):
+        watched, made = watched_with_booking(google, task_queue, n=n, bookings=bookings)
+        assert all(b.google_etag for b in made)
+        google.sync_tokens_invalidate(watched.remote_id)
+        with CaptureQueriesContext(connection) as captured:
+            report = calendar_sync(calendar_id=watched.calendar.pk)
+        assert (report.full_resyncs, report.bookings_changed, report.pages) == (1, 0, 1)
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
+
+
 def test_full_resync_reconciles_every_booking_when_the_token_is_gone(
     google: PushFakeGoogleCalendar, task_queue: TaskQueue
 ) -> None:

@@ -204,14 +204,27 @@ class GoogleCalendarClient:
 
         return event_from_api(self._execute("events.patch", make))
 
-    def event_delete(self, *, calendar_id: str, event_id: str, send_updates: SendUpdates) -> None:
-        """``events.delete``. Raises :class:`Gone` (deleted before) or :class:`NotFound`."""
-        self._execute(
-            "events.delete",
-            lambda: self._service.events().delete(
+    def event_delete(
+        self,
+        *,
+        calendar_id: str,
+        event_id: str,
+        send_updates: SendUpdates,
+        etag: str | None = None,
+    ) -> None:
+        """``events.delete``. Raises :class:`Gone` (deleted before) or :class:`NotFound`;
+        with ``etag``, ``If-Match`` makes a concurrent change raise
+        :class:`PreconditionFailed` instead of being deleted unseen."""
+
+        def make() -> Any:
+            request = self._service.events().delete(
                 calendarId=calendar_id, eventId=event_id, sendUpdates=str(send_updates)
-            ),
-        )
+            )
+            if etag:
+                request.headers["If-Match"] = etag
+            return request
+
+        self._execute("events.delete", make)
 
     def events_page(
         self,

@@ -165,7 +165,12 @@ def main() -> int:
         )
     print("Emails are written to var/mail/. Post the sample invitation with:\n")
     print(sample_curl(port, sample))
-    print("\nCtrl-C stops the web server, the worker and beat.\n", flush=True)
+    stopped = (
+        "the web server, the worker, beat and Radicale"
+        if caldav
+        else "the web server, the worker and beat"
+    )
+    print(f"\nCtrl-C stops {stopped}.\n", flush=True)
 
     stopping = False
 

@@ -279,3 +279,20 @@ def test_our_reply_lists_only_the_answering_attendee_with_partstat_and_cn(
     assert set(event["ORGANIZER"].params) <= {"CN"}
     assert ("RECURRENCE-ID" in event) is occurrence
     assert "RRULE" not in event or not occurrence
+
+
+@pytest.mark.parametrize(("attendee", "queries"), [(BOB, 4), (CAROL, 16)])
+def test_queries_stay_constant_on_either_route(
+    client: Client,
+    deliver: Any,
+    sabre: SabreLike,
+    organizer: str,
+    attendee: str,
+    queries: int,
+    django_assert_max_num_queries: Any,
+) -> None:
+    # Preferences (2), Google booking (1), booking (1); on Convoke's route also the previous
+    # REPLY and the REPLY's delivery with its checks (as on plain Radicale).
+    uid = deliver(lambda: _event(sabre, organizer))
+    with django_assert_max_num_queries(queries):
+        assert _answer(client, organizer, uid, attendee).status_code == 200

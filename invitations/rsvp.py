@@ -44,92 +44,55 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
 import logging
 from collections.abc import Callable
 
 from django.utils import timezone
 
 from calendars.ical import (
-    Event,
-    EventStatus,
     ICalendarError,
     NotAnAttendee,
     OccurrenceNotFound,
     PartStat,
     attendee_partstat_set,
     clean_address,
-    occurrence_event,
-    parse_itip,
 )
 from calendars.models import Booking, Provider, TransitionSource, User
 from calendars.providers import ProviderError, ProviderNotConfigured, caldav
 from calendars.services import booking_attendee_answer_record, booking_event_body
-from invitations.rendering.occurrences import last_end
+from invitations.rsvp_checks import (
+    OrganizerNotice,
+    RsvpError,
+    RsvpEvent,
+    RsvpEventGone,
+    RsvpEventOver,
+    RsvpNotAttendee,
+    RsvpNotConfigured,
+    RsvpOutcome,
+    RsvpUnavailable,
+    answered,
+    copy_fits,
+    event_checked,
+)
 from invitations.services.replies import organizer_reply_store
 
 logger = logging.getLogger(__name__)
 
-
-class RsvpError(Exception):
-    """The answer cannot be shown or recorded; the subclass says why."""
-
-
-class RsvpEventGone(RsvpError):
-    """No event with this UID in the organizer's calendars, or it is cancelled, or the
-    occurrence answered is no longer part of it."""
-
-
-class RsvpEventOver(RsvpError):
-    """The event (or the occurrence answered) has ended."""
-
-
-class RsvpNotAttendee(RsvpError):
-    """The address is not an attendee of the event."""
-
-
-class RsvpUnavailable(RsvpError):
-    """The CalDAV server cannot be reached or refused the change; nothing was recorded."""
-
-
-class RsvpNotConfigured(RsvpUnavailable):
-    """No CalDAV server is configured: answers cannot be recorded at all (trying again
-    cannot help)."""
-
-
-class OrganizerNotice(enum.StrEnum):
-    """How the organizer hears of a recorded answer."""
-
-    SERVER = "server"  # the attendee's own copy was written: the CalDAV server sends the REPLY
-    EMAIL = "email"  # the organizer's copy was written: Convoke's REPLY is in the outbox
-    NONE = "none"  # nobody tells: nothing changed, or the organizer already has the answer
-
-
-@dataclasses.dataclass(frozen=True)
-class RsvpEvent:
-    """What the RSVP page shows: the event (or occurrence) and the attendee's answer on the
-    server. ``occurrence`` is the RECURRENCE-ID answered for, None for the whole event."""
-
-    uid: str
-    event: Event
-    occurrence: dt.date | dt.datetime | None
-    organizer_address: str
-    organizer_name: str
-    attendee: str
-    attendee_name: str
-    partstat: str
-
-
-@dataclasses.dataclass(frozen=True)
-class RsvpOutcome:
-    """``changed``: a copy on the server was written; ``notice``: how the organizer hears of
-    it; ``reply_delivery_id``: the delivery of Convoke's REPLY (``notice`` email only)."""
-
-    event: RsvpEvent
-    partstat: PartStat
-    changed: bool
-    notice: OrganizerNotice = OrganizerNotice.NONE
-    reply_delivery_id: int | None = None
+__all__ = [
+    "OrganizerNotice",
+    "Preferences",
+    "RsvpError",
+    "RsvpEvent",
+    "RsvpEventGone",
+    "RsvpEventOver",
+    "RsvpNotAttendee",
+    "RsvpNotConfigured",
+    "RsvpOutcome",
+    "RsvpUnavailable",
+    "rsvp_answer_record",
+    "rsvp_event_get",
+    "rsvp_preferences",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,51 +119,6 @@ def rsvp_preferences(*, attendee: str, uid: str) -> Preferences:
 
 
 # --- Reading ----------------------------------------------------------------------------------
-
-
-def _event_checked(
-    data: bytes,
-    *,
-    uid: str,
-    organizer: str,
-    attendee: str,
-    recurrence_id: str | None,
-    now: dt.datetime,
-) -> RsvpEvent:
-    """The event (or occurrence) of ``data`` as the answer sees it, or the reason it cannot
-    be answered (:class:`RsvpEventGone`, :class:`RsvpEventOver`, :class:`RsvpNotAttendee`)."""
-    try:
-        message = parse_itip(data)
-        event = occurrence_event(data, recurrence_id=recurrence_id)
-    except OccurrenceNotFound as exc:
-        raise RsvpEventGone("the occurrence is not part of the event") from exc
-    except ICalendarError as exc:
-        logger.warning("rsvp stored event unreadable reason=%s", type(exc).__name__)
-        raise RsvpUnavailable("the stored event cannot be read") from exc
-    if event.uid != uid or event.organizer is None or event.organizer.address != organizer:
-        # Another organizer's event copied into this calendar (this user is one of its
-        # attendees): not the event the link was made for.
-        raise RsvpEventGone("the event in this calendar has another organizer")
-    if event.status == EventStatus.CANCELLED or (
-        message.master and message.master.status == EventStatus.CANCELLED
-    ):
-        raise RsvpEventGone("the event is cancelled")
-    attendee_entry = event.attendee(attendee)
-    if attendee_entry is None:
-        raise RsvpNotAttendee("not an attendee")
-    ended = last_end(message.events) if recurrence_id is None else last_end([event])
-    if ended is not None and ended <= now:
-        raise RsvpEventOver("the event is over")
-    return RsvpEvent(
-        uid=uid,
-        event=event,
-        occurrence=event.recurrence_id if recurrence_id is not None else None,
-        organizer_address=event.organizer.address,
-        organizer_name=event.organizer.name,
-        attendee=attendee,
-        attendee_name=attendee_entry.name,
-        partstat=str(attendee_entry.partstat),
-    )
 
 
 def _provider_call[T](operation: str, call: Callable[[], T]) -> T:
@@ -234,7 +152,7 @@ def rsvp_event_get(
     organizer, attendee = clean_address(organizer), clean_address(attendee)
     kept_here = _google_booking_copy(uid)
     if kept_here is not None:
-        return _event_checked(
+        return event_checked(
             kept_here,
             uid=uid,
             organizer=organizer,
@@ -245,7 +163,7 @@ def rsvp_event_get(
     found = _provider_call("read", lambda: caldav.event_find(user_email=organizer, uid=uid))
     if found is None:
         raise RsvpEventGone("no event with this UID in the organizer's calendars")
-    return _event_checked(
+    return event_checked(
         found.data,
         uid=uid,
         organizer=organizer,
@@ -256,17 +174,6 @@ def rsvp_event_get(
 
 
 # --- Recording --------------------------------------------------------------------------------
-
-
-def _answered(data: bytes, *, attendee: str, recurrence_id: str | None, partstat: str) -> bool:
-    """Whether the stored copy already carries the answer where it applies: the occurrence,
-    or the master and every override that lists the attendee."""
-    if recurrence_id is not None:
-        entry = occurrence_event(data, recurrence_id=recurrence_id).attendee(attendee)
-        return entry is not None and str(entry.partstat) == partstat
-    entries = [e.attendee(attendee) for e in parse_itip(data).events]
-    listed = [entry for entry in entries if entry is not None]
-    return bool(listed) and all(str(entry.partstat) == partstat for entry in listed)
 
 
 def rsvp_answer_record(
@@ -293,7 +200,7 @@ def rsvp_answer_record(
     moment = now or timezone.now()
     kept_here = _google_booking_copy(uid)
     if kept_here is not None:
-        before = _event_checked(
+        before = event_checked(
             kept_here,
             uid=uid,
             organizer=organizer,
@@ -314,7 +221,7 @@ def rsvp_answer_record(
     def change(data: bytes) -> bytes | None:
         # Checked again on every version read: the organizer may have removed the attendee
         # or cancelled the occurrence between two attempts.
-        _event_checked(
+        event_checked(
             data,
             uid=uid,
             organizer=organizer,
@@ -322,7 +229,7 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
-        if _answered(data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer):
+        if answered(data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer):
             return None
         try:
             return attendee_partstat_set(
@@ -347,7 +254,7 @@ def rsvp_answer_record(
         )
         notice = OrganizerNotice.EMAIL if notify_organizer else OrganizerNotice.NONE
     try:
-        stored = _event_checked(
+        stored = event_checked(
             result.after.data,
             uid=uid,
             organizer=organizer,
@@ -355,7 +262,7 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
-        kept = _answered(
+        kept = answered(
             result.after.data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer
         )
     except RsvpError as exc:
@@ -422,7 +329,7 @@ def _attendee_copy_write(
         return None
 
     def change_theirs(data: bytes) -> bytes | None:
-        if not _copy_fits(data, organizer=organizer, attendee=attendee):
+        if not copy_fits(data, organizer=organizer, attendee=attendee):
             raise _NotTheirCopy
         return change(data)
 
@@ -441,20 +348,6 @@ def _attendee_copy_write(
     except ProviderError as exc:
         logger.warning("rsvp write to the attendee's copy failed reason=%s", exc.reason)
         raise RsvpUnavailable("the CalDAV server failed") from exc
-
-
-def _copy_fits(data: bytes, *, organizer: str, attendee: str) -> bool:
-    """Whether ``data`` is ``organizer``'s event with ``attendee`` among its attendees."""
-    try:
-        message = parse_itip(data)
-    except ICalendarError:
-        return False
-    event = message.primary
-    return (
-        event.organizer is not None
-        and event.organizer.address == organizer
-        and any(e.attendee(attendee) is not None for e in message.events)
-    )
 
 
 def _booking_answer(

@@ -143,12 +143,16 @@ def server_schedules(*, user_email: str) -> bool:
         return bool(known)
     with _translated("options"):
         client = client_for(user_email=user_email)
-        response = client.options(str(client.url))
-        if response.status >= 400:
-            raise dav_error.DAVError(reason="OPTIONS failed", status=response.status)
-        features = {
-            feature.strip().lower() for feature in str(response.headers.get("DAV", "")).split(",")
-        }
+        try:
+            response = client.options(str(client.url))
+        except dav_error.NotFoundError:
+            response = None
+        status = response.status if response is not None else 404
+        if (status >= 500 and status != 501) or status == 429:
+            raise dav_error.DAVError(reason="OPTIONS failed", status=status)
+        # A server that does not answer OPTIONS (404, 405, 501) announces nothing.
+        header = str(response.headers.get("DAV", "")) if response is not None else ""
+        features = {feature.strip().lower() for feature in header.split(",")}
     schedules = AUTO_SCHEDULE in features
     cache.set(key, schedules, SCHEDULING_KNOWN_SECONDS)
     logger.info("caldav server scheduling announced=%s", schedules)

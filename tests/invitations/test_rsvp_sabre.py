@@ -212,7 +212,11 @@ def test_one_reply_and_the_organizers_edit_kept_when_she_edits_between_our_read_
     response = deliver(lambda: _answer(client, organizer, uid, attendee))
 
     assert response.status_code == 200, response.content.decode()
-    assert sabre.before_put is None  # the edit did land in between
+    assert sabre.before_put is None  # the edit did land in between: our PUT got 412
+    if attendee == BOB:
+        assert sabre.count("PUT", user=BOB) == 2  # refused, then on the new version
+    else:  # her creation, her edit, and ours twice
+        assert sabre.count("PUT", user=organizer) == 4
     stored = sabre.stored(organizer, uid)
     assert stored is not None
     event = parse_itip(stored).primary

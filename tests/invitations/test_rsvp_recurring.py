@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from calendars.ical import parse_itip, recurrence_key
+from invitations.models import Delivery
 from tests.invitations.rsvp_support import (
     Account,
     event_body,
@@ -79,6 +80,7 @@ def test_answer_to_one_occurrence_leaves_the_others_untouched_when_it_has_no_ove
     )
     assert created.start == fourth and created.end == fourth + dt.timedelta(hours=1)
     assert created.rrule is None and created.summary == "Quarterly planning"
+    _one_reply(organizer, occurrence=fourth, partstat="ACCEPTED")
 
 
 def test_answer_to_one_occurrence_updates_its_override_when_one_exists(
@@ -106,6 +108,20 @@ def test_master_and_overrides_listing_the_attendee_change_when_the_series_is_ans
     after = partstats(organizer.stored(uid)[1])
     assert after[None] == {BOB: "TENTATIVE", CAROL: "ACCEPTED"}
     assert after[recurrence_key(start + WEEK)] == {BOB: "TENTATIVE", CAROL: "ACCEPTED"}
+    _one_reply(organizer, occurrence=None, partstat="TENTATIVE")
+
+
+def _one_reply(organizer: Account, *, occurrence: dt.datetime | None, partstat: str) -> None:
+    """Radicale does not schedule: exactly one REPLY reaches the organizer, Convoke's, for the
+    series or with the occurrence's RECURRENCE-ID."""
+    [reply] = Delivery.objects.filter(method="REPLY", recipient=organizer.email)
+    [event] = parse_itip(bytes(reply.body)).events
+    assert [(a.address, str(a.partstat)) for a in event.attendees] == [(BOB, partstat)]
+    if occurrence is None:
+        assert event.recurrence_id is None
+    else:
+        assert event.recurrence_id is not None
+        assert recurrence_key(event.recurrence_id) == recurrence_key(occurrence)
 
 
 def test_page_shows_the_occurrence_and_its_own_answer_when_the_link_is_for_one_occurrence(

@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint format bench-callback bench-render bench-push bench-hostile clean
+.PHONY: install run test lint format stack-check bench-callback bench-render bench-push bench-hostile bench-embedded clean
 
 install: ## Install uv when missing, then the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -26,11 +26,17 @@ format: install
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+stack-check: ## Boot compose.yml for real: images, docker compose up, https callback, email, admin CSS (root)
+	python3 deploy/stack-check/stack_check.py
+
 bench-callback: install ## Callback acknowledgements/s and latency under gunicorn (BENCH_ARGS="--requests 1000 --concurrency 16")
 	$(PYTHON) bench/callback.py $(BENCH_ARGS)
 
 bench-render: install ## Emails rendered per second per core over the corpus, and the slowest file (BENCH_ARGS="--rounds 3")
 	$(PYTHON) bench/render.py $(BENCH_ARGS)
+
+bench-embedded: install ## make run under steady callbacks for an hour: crashes, lost emails (BENCH_ARGS="--minutes 60 --rate 2")
+	$(PYTHON) bench/embedded.py $(BENCH_ARGS)
 
 bench-push: install ## Webhook acks/s and p99, Google list calls per 1,000 notifications, renewal of 10,000 channels (BENCH_ARGS="--renew-channels 2000")
 	$(PYTHON) bench/push.py $(BENCH_ARGS)

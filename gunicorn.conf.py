@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from typing import Any
 
 
@@ -18,7 +19,14 @@ def _settings() -> Any:
 
 
 def on_starting(server: Any) -> None:
-    _settings()  # sets PROMETHEUS_MULTIPROC_DIR in the environment the workers inherit
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        _settings()  # sets PROMETHEUS_MULTIPROC_DIR in the environment the workers inherit
+    except ImproperlyConfigured as exc:
+        # A refused configuration names what to set (as in calendars/wsgi.py): no traceback.
+        print(exc, file=sys.stderr, flush=True)
+        raise SystemExit(4) from None
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -15,7 +15,13 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_display import (
+    OperatorTimeZoneMixin,
+    ReadOnlyPagesMixin,
+    badge,
+    local_time,
+    mask_address,
+)
 from calendars.admin_panel import STATUS_TONES, booking_timeline
 from calendars.models import (
     Booking,
@@ -39,6 +45,8 @@ from calendars.services import (
 admin.site.site_header = "Convoke operators' console"
 admin.site.site_title = "Convoke"
 admin.site.index_title = "Operations"
+# Convoke has no public home page: no "View site" link into a 404.
+admin.site.site_url = None  # type: ignore[assignment]
 
 # The actions offered as buttons on a booking's own page: (action name, label).
 BOOKING_PAGE_ACTIONS = (
@@ -70,7 +78,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(GoogleAccount)
-class GoogleAccountAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class GoogleAccountAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     """Google grants: connected or revoked, and the scopes granted. The encrypted credentials
     are never loaded for a page, let alone shown."""
 
@@ -89,9 +97,6 @@ class GoogleAccountAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
             .defer("credentials")
             .annotate(calendars_total=Count("calendars"))
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     @admin.display(description="connection", ordering="revoked")
     def connection(self, obj: GoogleAccount) -> SafeString:
@@ -348,10 +353,13 @@ class BookingAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
 
 
 @admin.register(BookingTransition)
-class BookingTransitionAdmin(admin.ModelAdmin):
+class BookingTransitionAdmin(ReadOnlyPagesMixin, admin.ModelAdmin):
+    """The record of every status change; only the booking service writes it."""
+
     list_display = ("booking", "from_status", "to_status", "source", "at")
+    fields = ("booking", "from_status", "to_status", "source", "at", "detail")
+    readonly_fields = fields
     list_filter = ("source", "to_status")
     search_fields = ("booking__title", "booking__ical_uid")
     date_hierarchy = "at"
     list_select_related = ("booking",)
-    raw_id_fields = ("booking",)

@@ -12,6 +12,7 @@ import datetime as dt
 import zoneinfo
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -99,3 +100,33 @@ class OperatorTimeZoneMixin:
             form_url,
             extra_context=extra_context,
         )
+
+
+class ReadOnlyPagesMixin:
+    """For records that only Convoke's services write (deliveries, messages, transitions,
+    channels, grants): the detail page shows them without Save or Delete buttons, and nothing
+    is added, changed or deleted by hand. Admin actions keep their own permissions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST":
+            raise PermissionDenied
+        context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        return super().change_view(request, object_id, form_url, context)  # type: ignore[misc]

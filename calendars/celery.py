@@ -1,15 +1,29 @@
 """The Celery application. Settings come from Django settings prefixed ``CELERY_``."""
 
 import os
+from pathlib import Path
 
 from celery import Celery
+from celery.beat import PersistentScheduler as CeleryPersistentScheduler
 from celery.signals import worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
 
 app = Celery("convoke")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+# Django's settings, loaded by calendars.celery_config so that a refused configuration ends
+# the worker or beat with its message instead of a traceback.
+app.config_from_object("calendars.celery_config:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class PersistentScheduler(CeleryPersistentScheduler):
+    """Celery's file-backed beat scheduler, which first creates its schedule file's folder:
+    without it, beat on a fresh clone with PostgreSQL and Redis (no ``var/``) dies at start
+    while the worker runs on, and no periodic task (retries, sweeps, renewals) ever runs."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
 
 @worker_process_shutdown.connect

@@ -5,7 +5,7 @@ problem has its own id; the message says what to set.
 
 | id | what |
 | --- | --- |
-| convoke.E001 | CALDAV_INBOUND_API_KEY missing or shorter than 32 characters (deploy) |
+| convoke.E001 | CALDAV_INBOUND_API_KEY missing, under 32 characters or a placeholder (deploy) |
 | convoke.E002 | APP_URL missing or not an absolute http(s) URL (deploy) |
 | convoke.E003 | the host of APP_URL (where the callback is reached) not in ALLOWED_HOSTS (deploy) |
 | convoke.E004 | translations file missing or unreadable |
@@ -16,13 +16,15 @@ problem has its own id; the message says what to set.
 | convoke.E009 | no mail route in production (deploy) |
 | convoke.E010 | GOOGLE_INVITE_ENABLED without client id, secret or an https webhook URL |
 | convoke.E011 | FIELD_ENCRYPTION_KEY not a list of Fernet keys |
+| convoke.E012 | a secret required in production unset (only `manage.py check` gets this far) |
+| convoke.E013 | SECRET_KEY is a placeholder (deploy) |
+| convoke.E014 | several web processes (WEB_CONCURRENCY) with a per-process cache |
 | convoke.W001 | no CalDAV server configured: RSVP answers cannot be recorded (deploy) |
 | convoke.W002 | a retired variable still set (CALDAV_SERVER_SCHEDULES) (deploy) |
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,22 +40,103 @@ from calendars import crypto, translations
 MIN_API_KEY_LENGTH = 32
 
 
+# Words of the placeholders people copy from examples (.env.example has none of them now).
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "example", "placeholder")
+MIN_DISTINCT_CHARACTERS = 8
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """A value copied from documentation, or too uniform to have been generated."""
+    lowered = value.lower()
+    return any(word in lowered for word in PLACEHOLDER_WORDS) or (
+        len(set(value)) < MIN_DISTINCT_CHARACTERS
+    )
+
+
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+GENERATE_HINT = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
 @register(Tags.security, deploy=True)
 def check_inbound_api_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     key = settings.CALDAV_INBOUND_API_KEY
-    if len(key) >= MIN_API_KEY_LENGTH:
+    if "CALDAV_INBOUND_API_KEY" in settings.MISSING_PRODUCTION_SECRETS:
+        return []  # convoke.E012 says so
+    if not key:
+        problem = "CALDAV_INBOUND_API_KEY is missing."
+    elif len(key) < MIN_API_KEY_LENGTH:
+        problem = "CALDAV_INBOUND_API_KEY is too short."
+    elif looks_like_placeholder(key):
+        problem = "CALDAV_INBOUND_API_KEY is a placeholder, not a generated value."
+    else:
         return []
     return [
         Error(
-            "CALDAV_INBOUND_API_KEY is missing."
-            if not key
-            else "CALDAV_INBOUND_API_KEY is too short.",
+            problem,
             hint=(
                 f"Set CALDAV_INBOUND_API_KEY to a random value of at least {MIN_API_KEY_LENGTH} "
-                "characters (python -c 'import secrets; print(secrets.token_urlsafe(32))'), and "
-                "the same value in the CalDAV server's callback configuration."
+                f"characters ({GENERATE_HINT}), and the same value in the CalDAV server's "
+                "callback configuration."
             ),
             id="convoke.E001",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_production_secrets(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Outside ``manage.py check``, settings refuse to load without these (production)."""
+    return [
+        Error(
+            f"{name} is not set, and production mode (DEBUG=false) requires it.",
+            hint=(
+                "Generate one: python3 -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'"
+                if name == "FIELD_ENCRYPTION_KEY"
+                else f"Generate one: {GENERATE_HINT}"
+            ),
+            id="convoke.E012",
+        )
+        for name in settings.MISSING_PRODUCTION_SECRETS
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_secret_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.DEBUG or "SECRET_KEY" in settings.MISSING_PRODUCTION_SECRETS:
+        return []
+    if not looks_like_placeholder(settings.SECRET_KEY):
+        return []
+    return [
+        Error(
+            "SECRET_KEY is a placeholder, not a generated value: RSVP and booking links and "
+            "sessions signed with it can be forged.",
+            hint=f"Set SECRET_KEY to a generated value ({GENERATE_HINT}).",
+            id="convoke.E013",
+        )
+    ]
+
+
+@register(Tags.caches)
+def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Throttling counters (booking requests) must be shared by every web process."""
+    if settings.WEB_CONCURRENCY <= 1:
+        return []
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend not in PROCESS_LOCAL_CACHES:
+        return []
+    return [
+        Error(
+            f"WEB_CONCURRENCY is {settings.WEB_CONCURRENCY} but the cache ({backend}) is local "
+            "to each process: each web process would count booking requests on its own, "
+            "letting a client through WEB_CONCURRENCY times the configured rate.",
+            hint="Set CACHE_URL to a cache the processes share, e.g. redis://redis:6379/1.",
+            id="convoke.E014",
         )
     ]
 
@@ -201,18 +284,21 @@ def check_mail_route(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 def check_google(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not settings.GOOGLE_INVITE_ENABLED:
         return []
-    problems: Iterable[str] = [
-        name for name in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET") if not getattr(settings, name)
+    problems = [
+        f"{name} is not set"
+        for name in ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
+        if not getattr(settings, name)
     ]
-    problems = list(problems)
     webhook = urlsplit(settings.GOOGLE_WEBHOOK_URL or "")
-    if webhook.scheme != "https" or not webhook.hostname:
-        problems.append("GOOGLE_WEBHOOK_URL (an https URL Google can reach)")
+    if not settings.GOOGLE_WEBHOOK_URL:
+        problems.append("GOOGLE_WEBHOOK_URL is not set")
+    elif webhook.scheme != "https" or not webhook.hostname:
+        problems.append("GOOGLE_WEBHOOK_URL is not an absolute https URL (Google calls only https)")
     if not problems:
         return []
     return [
         Error(
-            "GOOGLE_INVITE_ENABLED is on but " + ", ".join(problems) + " is not set.",
+            "GOOGLE_INVITE_ENABLED is on but " + "; ".join(problems) + ".",
             hint="Create an OAuth client in the Google Cloud console and set GOOGLE_CLIENT_ID, "
             "GOOGLE_CLIENT_SECRET and GOOGLE_WEBHOOK_URL=https://<host>/webhooks/google-calendar/, "
             "or set GOOGLE_INVITE_ENABLED=false.",

@@ -58,13 +58,21 @@ def _read_dev_env() -> dict[str, str]:
     return values
 
 
+def development_defaults(port: int | None = None) -> dict[str, str]:
+    """What ``make run`` adds to its processes' environment: the secrets of ``var/dev.env``,
+    ``DEBUG=true`` and ``APP_URL`` on ``PORT``. ``manage.py`` uses the same next to it."""
+    port = port if port is not None else int(os.environ.get("PORT", "8000"))
+    values = _read_dev_env() if DEV_ENV.exists() else {}
+    values.update({"DEBUG": "true", "APP_URL": f"http://127.0.0.1:{port}"})
+    return values
+
+
 def child_environment(port: int) -> dict[str, str]:
-    dev_values = _read_dev_env() if DEV_ENV.exists() else _generate_dev_env()
+    if not DEV_ENV.exists():
+        _generate_dev_env()
     environment = dict(os.environ)
-    for name, value in dev_values.items():
+    for name, value in development_defaults(port).items():
         environment.setdefault(name, value)
-    environment.setdefault("DEBUG", "true")
-    environment.setdefault("APP_URL", f"http://127.0.0.1:{port}")
     environment.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
     environment.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
     environment["PYTHONUNBUFFERED"] = "1"

@@ -28,12 +28,21 @@ DEBUG: bool = env.bool("DEBUG", default=False)
 
 # --- Secrets: required in production, generated per process in DEBUG ---------------------
 _REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "CALDAV_INBOUND_API_KEY", "FIELD_ENCRYPTION_KEY")
-_missing = [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
-if _missing and not DEBUG:
+# Read by the system check convoke.E012; empty with DEBUG on.
+MISSING_PRODUCTION_SECRETS: list[str] = (
+    [] if DEBUG else [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
+)
+# `manage.py check` (--deploy) lists every problem, the missing secrets among them (E012);
+# every other process refuses to start without them.
+_ONLY_CHECKING = Path(sys.argv[0]).name in ("manage.py", "django-admin") and sys.argv[1:2] == [
+    "check"
+]
+if MISSING_PRODUCTION_SECRETS and not _ONLY_CHECKING:
     raise ImproperlyConfigured(
         "Convoke refuses to start in production mode (DEBUG is false) without "
-        + ", ".join(_missing)
-        + ". Set them in the environment, or set DEBUG=true for local development "
+        + ", ".join(MISSING_PRODUCTION_SECRETS)
+        + ". Set them in the environment or .env (`python manage.py check --deploy` lists "
+        "every setting a deployment needs), or set DEBUG=true for local development "
         "(`make run` generates development values in var/dev.env)."
     )
 
@@ -73,7 +82,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers before host validation and the HTTPS redirect: container health checks
+    # call http://127.0.0.1:8000/healthz, a host no deployment lists in ALLOWED_HOSTS.
+    "calendars.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and scripts) from STATIC_ROOT, filled by collectstatic.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,6 +148,9 @@ else:
 # Per-process memory by default; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) when several
 # web processes must share throttling counters and cached lookups.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# gunicorn's number of web processes (gunicorn reads this variable itself); above 1, the
+# system check convoke.E014 requires a cache the processes share.
+WEB_CONCURRENCY: int = env.int("WEB_CONCURRENCY", default=1)
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -145,15 +162,31 @@ TRANSLATIONS_JSON_PATH: Path = Path(
     env.str("TRANSLATIONS_JSON_PATH", default=str(BASE_DIR / "translations.json"))
 )
 
+# Served by WhiteNoise from STATIC_ROOT, filled by `manage.py collectstatic` (the image does
+# it at build time).
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 # --- Security -----------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# How many reverse proxies (Caddy: 1) stand in front of Convoke. With one or more, the client
+# address is taken that many hops from the end of X-Forwarded-For (booking throttle) and
+# X-Forwarded-Proto says whether the request came over HTTPS; without, both headers are ignored
+# (a client could forge them).
+NUM_PROXIES: int = env.int("NUM_PROXIES", default=0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if NUM_PROXIES else None
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+# The CalDAV server may call the callback over plain http inside the network
+# (http://web:8000/...): a redirect would lose its POST, so only that path is exempted.
+CALLBACK_ALLOW_HTTP: bool = env.bool("CALLBACK_ALLOW_HTTP", default=False)
+SECURE_REDIRECT_EXEMPT: list[str] = (
+    [r"^api/v1\.0/caldav-scheduling-callback/$"] if CALLBACK_ALLOW_HTTP else []
+)
 
 # --- CalDAV ---------------------------------------------------------------------------------
 CALDAV_URL: str = env.str("CALDAV_URL", default="")
@@ -214,7 +247,8 @@ else:
     MAIL_ROUTE = "file"
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            # One .eml file per email (Django's own backend appends several to one file).
+            "BACKEND": "calendars.mail_files.EmailBackend",
             "OPTIONS": {"file_path": _email_file_path},
         }
     }
@@ -294,8 +328,12 @@ if GOOGLE_SYNC_RECONCILE_MINUTES <= 0:
 GOOGLE_SYNC_DEBOUNCE_SECONDS: float = env.float("GOOGLE_SYNC_DEBOUNCE_SECONDS", default=2.0)
 
 # --- Celery -----------------------------------------------------------------------------------
-# Embedded default: kombu's filesystem transport under var/, which needs no server.
+# Embedded default: kombu's filesystem transport under var/, which needs no server, with
+# atomic writes and claims (calendars.broker) so that no reader sees a half-written message.
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT: str | None = (
+    "calendars.broker:Transport" if CELERY_BROKER_URL.startswith("filesystem") else None
+)
 CELERY_BROKER_CONFIGURED: bool = "CELERY_BROKER_URL" in env.ENVIRON
 _celery_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "celery")))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
@@ -351,6 +389,9 @@ CELERY_TASK_ANNOTATIONS: dict[str, dict[str, float]] = {
     )
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Celery's file-backed scheduler, creating the schedule file's folder first (a fresh clone
+# on PostgreSQL and Redis has no var/).
+CELERY_BEAT_SCHEDULER = "calendars.celery:PersistentScheduler"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 CELERY_BEAT_SCHEDULE["invitations-deliveries-sweep"] = {
     "task": "invitations.tasks.deliveries_sweep_task",
@@ -381,6 +422,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Convoke API",

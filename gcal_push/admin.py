@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time
+from calendars.admin_display import OperatorTimeZoneMixin, ReadOnlyPagesMixin, badge, local_time
 from calendars.admin_panel import (
     TimelineEntry,
     panel_counts_register,
@@ -169,7 +169,9 @@ def _resync(calendar_id: int) -> tuple[str, bool]:
 
 
 @admin.register(GoogleCalendarChannel)
-class GoogleCalendarChannelAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
+class GoogleCalendarChannelAdmin(
+    ReadOnlyPagesMixin, _OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin
+):
     list_display = (
         "channel_id",
         "calendar",
@@ -247,7 +249,9 @@ class GoogleCalendarChannelAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.Mod
 
 
 @admin.register(GoogleCalendarSyncState)
-class GoogleCalendarSyncStateAdmin(_OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
+class GoogleCalendarSyncStateAdmin(
+    ReadOnlyPagesMixin, _OperateMixin, OperatorTimeZoneMixin, admin.ModelAdmin
+):
     list_display = (
         "calendar",
         "push",

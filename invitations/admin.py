@@ -18,7 +18,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_display import (
+    OperatorTimeZoneMixin,
+    ReadOnlyPagesMixin,
+    badge,
+    local_time,
+    mask_address,
+)
 from calendars.admin_panel import (
     TimelineEntry,
     panel_counts_register,
@@ -100,7 +106,7 @@ UID_SHOWN_MAX = 40
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     """Every email Convoke sends: calendar messages and the bookings' notices alike."""
 
     list_display = (
@@ -264,7 +270,7 @@ INBOUND_TONES = {
 
 
 @admin.register(InboundReply)
-class InboundReplyAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class InboundReplyAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     """Mail clients' own answers received by email: what was applied, ignored, failed or
     refused as not believable (invitations.inbound_trust; the reason is in last_error)."""
 

@@ -38,9 +38,17 @@ ITIP_METHOD_CHOICES = [(method.value, method.value.title()) for method in ITIP_E
 
 
 class DeliveryTransport(models.TextChoices):
-    # The Django mailer route (settings.MAILERS): an SMTP relay, or Brevo through anymail.
-    SMTP = "smtp", "Mailer (SMTP or Brevo)"
+    # The Django mailer (settings.MAILERS), labelled by where it leads (settings.MAIL_ROUTE).
+    SMTP = "smtp", "SMTP relay"
+    BREVO = "brevo", "Brevo"
+    FILE = "file", "Files (embedded default)"
     MESSAGES = "messages", "La Suite Messages API"
+
+
+# The values sent through the Django mailer.
+MAILER_TRANSPORTS = frozenset(
+    {DeliveryTransport.SMTP, DeliveryTransport.BREVO, DeliveryTransport.FILE}
+)
 
 
 class DeliveryStatus(models.TextChoices):

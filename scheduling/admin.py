@@ -16,7 +16,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from calendars.admin_display import OperatorTimeZoneMixin, badge, local_time, mask_address
+from calendars.admin_display import (
+    OperatorTimeZoneMixin,
+    ReadOnlyPagesMixin,
+    badge,
+    local_time,
+    mask_address,
+)
 from calendars.admin_panel import (
     TimelineEntry,
     panel_counts_register,
@@ -33,7 +39,7 @@ UID_LIST_MAX = 48
 
 
 @admin.register(SchedulingMessage)
-class SchedulingMessageAdmin(OperatorTimeZoneMixin, admin.ModelAdmin):
+class SchedulingMessageAdmin(ReadOnlyPagesMixin, OperatorTimeZoneMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "method",

@@ -31,3 +31,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(_scratch, "prometheus")
 from calendars.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# WhiteNoise scans STATIC_ROOT when the middleware starts (DEBUG is off in tests).
+STATIC_ROOT = os.path.join(_scratch, "static")  # type: ignore[assignment]
+os.makedirs(STATIC_ROOT, exist_ok=True)

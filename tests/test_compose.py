@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import shlex
 from pathlib import Path
 
@@ -69,3 +70,60 @@ def test_caddy_proxies_to_the_web_service() -> None:
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in services["caddy"]["volumes"]
     caddyfile = (PROJECT_DIR / "deploy" / "Caddyfile").read_text()
     assert "reverse_proxy web:8000" in caddyfile
+
+
+CONVOKE_SERVICES = ("migrate", "web", "worker", "beat")
+# What compose.yml decides itself: the stack's own addresses and its one proxy (Caddy).
+STACK_TOPOLOGY = {
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "NUM_PROXIES",
+    "PROMETHEUS_MULTIPROC_DIR",  # a volume the stack shares between web, worker and beat
+}
+
+
+def test_operator_settings_in_env_are_not_overridden_by_compose() -> None:
+    """`environment:` beats `env_file:`: anything set there silently wins over .env, so only
+    the stack's topology may be, and the rest only as ${NAME:-default} of the same name."""
+    services = _compose()["services"]
+    for name in CONVOKE_SERVICES:
+        for key, value in services[name]["environment"].items():
+            if key in STACK_TOPOLOGY:
+                continue
+            assert str(value).startswith(f"${{{key}:-"), f"{name}: {key}={value} overrides .env"
+
+
+def test_env_file_uses_the_form_every_compose_v2_reads() -> None:
+    """The `path:`/`required:` form needs Compose 2.24; a plain path works everywhere."""
+    services = _compose()["services"]
+    for name in CONVOKE_SERVICES:
+        assert services[name]["env_file"] == [".env"], name
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert "Compose v2" in readme and "cp .env.example .env" in readme
+
+
+def test_env_example_routes_mail_to_the_stacks_catcher_by_choice() -> None:
+    values = dict(
+        line.split("=", 1)
+        for line in (PROJECT_DIR / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert (values["EMAIL_HOST"], values["EMAIL_PORT"]) == ("mailcatcher", "1025")
+    assert "mailcatcher" in _compose()["services"]
+
+
+def test_dockerfile_takes_its_base_image_as_a_build_argument() -> None:
+    lines = (PROJECT_DIR / "Dockerfile").read_text().splitlines()
+    arg = next(i for i, line in enumerate(lines) if line.startswith("ARG BASE_IMAGE="))
+    base = next(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    assert arg < base and lines[base] == "FROM ${BASE_IMAGE}"
+
+
+def test_stack_check_stands_in_for_every_image_compose_names() -> None:
+    source = (PROJECT_DIR / "deploy" / "stack-check" / "stack_check.py").read_text()
+    stand_ins = set(re.findall(r'^    "([^"]+)": "\w+",$', source, re.M))
+    images = {s["image"] for s in _compose()["services"].values() if "image" in s}
+    assert images - {"convoke:latest"} == stand_ins
+    for folder in ("postgres", "redis", "caddy", "mailpit"):
+        assert (PROJECT_DIR / "deploy" / "stack-check" / "images" / folder / "Dockerfile").is_file()

@@ -61,8 +61,9 @@ def transport_choose(*, mailbox: bool) -> DeliveryTransport:
     """The one transport choice: the La Suite Messages API when the organizer's calendar is
     linked to a mailbox (``Calendar.is_mailbox``) or the callback says so
     (``X-LS-Is-Mailbox``), the configured mailer otherwise. Never a fallback from one to
-    the other: the organizer chose their mailbox."""
-    return DeliveryTransport.MESSAGES if mailbox else DeliveryTransport.SMTP
+    the other: the organizer chose their mailbox. The mailer's label says where it leads:
+    files, an SMTP relay or Brevo (``settings.MAIL_ROUTE``)."""
+    return DeliveryTransport.MESSAGES if mailbox else DeliveryTransport(settings.MAIL_ROUTE)
 
 
 def delivery_enqueue_on_commit(delivery_id: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invitations.models import DeliveryTransport
+from invitations.models import MAILER_TRANSPORTS, DeliveryTransport
 from invitations.transports.base import (
     PermanentSendError,
     SendError,
@@ -27,6 +27,6 @@ def transport_for(kind: str) -> Transport:
     """The adapter for a ``Delivery.transport`` value."""
     if kind == DeliveryTransport.MESSAGES:
         return MessagesApiTransport()
-    if kind == DeliveryTransport.SMTP:
+    if kind in MAILER_TRANSPORTS:
         return MailerTransport()
     raise ValueError(f"unknown transport {kind!r}")

@@ -14,6 +14,9 @@ from pytest_django import Settings as SettingsWrapper
 from calendars import checks, translations
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+# Shaped like what `secrets.token_urlsafe` generates.
+GENERATED_KEY = "Zk3vQ9_xTq2LwR8mYb5NcJ1hUe7sPa4dGo6iKf0tVn-X"
+GENERATED_SECRET_KEY = "q7Lm2Xr9Tz4Wb8Nk1Vd5Hs3Jy6Pc0Fg_Ua-Ee4Rt8Io2Op6As1Df5Gh9Jk3Lz7Xc"
 
 
 def _ids(messages: list) -> list[str]:  # type: ignore[type-arg]
@@ -34,8 +37,60 @@ def test_inbound_api_key_check_fails_when_missing_or_short(
 
 
 def test_inbound_api_key_check_passes_with_a_long_key(settings: SettingsWrapper) -> None:
-    settings.CALDAV_INBOUND_API_KEY = "k" * 32
+    settings.CALDAV_INBOUND_API_KEY = GENERATED_KEY
     assert checks.check_inbound_api_key() == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "change-me-at-least-32-characters-long-random",  # the old .env.example value
+        "k" * 40,
+        "replace-me-with-a-generated-value-of-48-characters",
+    ],
+)
+def test_inbound_api_key_check_fails_when_a_placeholder(
+    settings: SettingsWrapper, key: str
+) -> None:
+    settings.CALDAV_INBOUND_API_KEY = key
+    messages = checks.check_inbound_api_key()
+    assert _ids(messages) == ["convoke.E001"]
+    assert "placeholder" in messages[0].msg
+
+
+@pytest.mark.parametrize("key", ["change-me-to-a-long-random-value", "x" * 50])
+def test_secret_key_check_fails_when_a_placeholder(settings: SettingsWrapper, key: str) -> None:
+    settings.DEBUG = False
+    settings.SECRET_KEY = key
+    assert _ids(checks.check_secret_key()) == ["convoke.E013"]
+    settings.SECRET_KEY = GENERATED_SECRET_KEY
+    assert checks.check_secret_key() == []
+
+
+def test_shared_cache_check_fails_with_several_web_processes_and_a_local_cache(
+    settings: SettingsWrapper,
+) -> None:
+    settings.WEB_CONCURRENCY = 3
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    messages = checks.check_shared_cache()
+    assert _ids(messages) == ["convoke.E014"]
+    assert "CACHE_URL" in messages[0].hint
+
+
+def test_shared_cache_check_passes_with_one_process_or_a_shared_cache(
+    settings: SettingsWrapper,
+) -> None:
+    settings.WEB_CONCURRENCY = 1
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert checks.check_shared_cache() == []
+    settings.WEB_CONCURRENCY = 3
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/1",
+        }
+    }
+    assert checks.check_shared_cache() == []
 
 
 @pytest.mark.parametrize("url", ["", "convoke.example.org", "/relative", "ftp://x.example.org"])
@@ -193,6 +248,17 @@ def test_google_check_fails_when_enabled_without_its_settings(
     assert named in messages[0].msg
 
 
+def test_google_check_says_the_webhook_url_is_not_https_when_it_is_http(
+    settings: SettingsWrapper,
+) -> None:
+    settings.GOOGLE_INVITE_ENABLED = True
+    settings.GOOGLE_CLIENT_ID, settings.GOOGLE_CLIENT_SECRET = "id", "secret"
+    settings.GOOGLE_WEBHOOK_URL = "http://c.example.org/webhooks/google-calendar/"
+    message = checks.check_google()[0].msg
+    assert "GOOGLE_WEBHOOK_URL is not an absolute https URL" in message
+    assert "not set" not in message
+
+
 def test_google_check_passes_when_complete_or_disabled(settings: SettingsWrapper) -> None:
     settings.GOOGLE_INVITE_ENABLED = False
     settings.GOOGLE_CLIENT_ID = ""
@@ -217,7 +283,7 @@ def _check_deploy(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedPr
             "HOME": str(tmp_path),
             "CELERY_FILESYSTEM_DIR": str(tmp_path / "celery"),
             "DJANGO_SETTINGS_MODULE": "calendars.settings",
-            "SECRET_KEY": "s" * 60,
+            "SECRET_KEY": GENERATED_SECRET_KEY,
             "FIELD_ENCRYPTION_KEY": "dGVzdC1maWVsZC1lbmNyeXB0aW9uLWtleS0zMmJ5dGU=",
             **env,
         },
@@ -247,11 +313,35 @@ def test_check_deploy_names_every_problem_of_a_bad_installation(tmp_path: Path) 
         assert f"convoke.{check_id}" in result.stderr
 
 
+def test_check_deploy_lists_what_to_set_when_nothing_is_set(tmp_path: Path) -> None:
+    """Production mode with nothing configured: the list of what to set, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=PROJECT_DIR,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "CELERY_FILESYSTEM_DIR": str(tmp_path / "celery"),
+            "DEBUG": "false",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Traceback" not in output
+    for name in ("SECRET_KEY", "CALDAV_INBOUND_API_KEY", "FIELD_ENCRYPTION_KEY"):
+        assert f"(convoke.E012) {name} is not set" in output
+    assert "(convoke.E009)" in output
+
+
 def test_check_deploy_finds_no_convoke_problem_on_a_good_installation(tmp_path: Path) -> None:
     result = _check_deploy(
         {
             "DEBUG": "false",
-            "CALDAV_INBOUND_API_KEY": "k" * 40,
+            "CALDAV_INBOUND_API_KEY": GENERATED_KEY,
             "APP_URL": "https://convoke.example.org",
             "ALLOWED_HOSTS": "convoke.example.org",
             "EMAIL_HOST": "smtp.example.org",

@@ -35,6 +35,7 @@ def test_healthz_is_503_naming_the_broker_when_it_does_not_answer(
 ) -> None:
     settings.CELERY_BROKER_CONFIGURED = True
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CELERY_BROKER_TRANSPORT = None
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     response = client.get("/healthz")
     assert response.status_code == 503

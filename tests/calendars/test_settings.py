@@ -81,7 +81,7 @@ def test_defaults_give_the_embedded_setup_when_debug(tmp_path: Path) -> None:
     assert values["MAIL_ROUTE"] == "file"
     assert values["MAILERS"] == {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "BACKEND": "calendars.mail_files.EmailBackend",
             "OPTIONS": {"file_path": str(PROJECT_DIR / "var" / "mail")},
         }
     }

@@ -200,5 +200,6 @@ def smtp_sink(smtp_sink_server: SmtpSink, settings: Any) -> Iterator[SmtpSink]:
     """The SMTP sink, cleared, with the default mailer pointed at it for this test."""
     smtp_sink_server.reset()
     settings.MAILERS = smtp_sink_server.mailers_setting()
+    settings.MAIL_ROUTE = "smtp"  # what settings.py says when EMAIL_HOST is set
     yield smtp_sink_server
     smtp_sink_server.reset()

@@ -10,7 +10,9 @@ one-occurrence change, cancellation, reply; zoned, all-day, recurring) is read b
 
 and each must find the METHOD, UID, SEQUENCE, organizer, attendees with PARTSTAT, start and
 end (the same instants, in the zone Convoke meant) that the test states. Absent parsers skip
-with the command that installs them (``.ci/run`` runs both).
+with the command that installs them; ``make test`` installs ical.js when npm is there, and
+``.ci/run`` installs both, then sets ``CONVOKE_REAL_CLIENTS=required``, under which an absent
+parser fails the test instead of skipping it (CI never passes without them unnoticed).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import email
 import email.policy
 import functools
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -53,17 +56,29 @@ def _libical_python() -> str | None:
     return SYSTEM_PYTHON if probe.returncode == 0 else None
 
 
+def _absent(reason: str) -> None:
+    """Skip, or fail where the parsers were installed for this run (``.ci/run``)."""
+    if os.environ.get("CONVOKE_REAL_CLIENTS") == "required":
+        pytest.fail(f"{reason} (CONVOKE_REAL_CLIENTS=required: .ci/run installed it)")
+    pytest.skip(reason)
+
+
 def _read_with(reader: str, path: Path) -> dict[str, Any]:
     if reader == "ical.js":
         node = shutil.which("node")
-        if node is None or not (CLIENTS_DIR / "node_modules" / "ical.js").is_dir():
-            pytest.skip("ical.js is absent: install Node.js, then npm ci --prefix tests/clients")
-        command = [node, str(CLIENTS_DIR / "icaljs_read.mjs"), str(path)]
+        if node is None:
+            _absent("ical.js cannot run: Node.js is absent (apt-get install nodejs npm)")
+        if not (CLIENTS_DIR / "node_modules" / "ical.js").is_dir():
+            _absent("ical.js is absent: npm ci --prefix tests/clients (make test runs it)")
+        command = [str(node), str(CLIENTS_DIR / "icaljs_read.mjs"), str(path)]
     else:
         python = _libical_python()
         if python is None:
-            pytest.skip("libical is absent: apt-get install gir1.2-ical-3.0 python3-gi")
-        command = [python, str(CLIENTS_DIR / "libical_read.py"), str(path)]
+            _absent(
+                f"libical is absent from {SYSTEM_PYTHON}: apt-get install gir1.2-ical-3.0 "
+                "python3-gi"
+            )
+        command = [str(python), str(CLIENTS_DIR / "libical_read.py"), str(path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"{reader} could not read the part: {done.stderr[-2000:]}"
     return dict(json.loads(done.stdout))
@@ -207,3 +222,18 @@ def test_a_real_clients_parser_reads_what_convoke_meant(
         assert event["end"] == expected.end, f"{reader} end"
         assert event["recurrence_id"] == expected.recurrence_id
         assert _rule(event["rrule"]) == expected.rrule
+
+
+@pytest.mark.parametrize(("mode", "outcome"), [("", "skipped"), ("required", "failed")])
+def test_an_absent_parser_skips_with_its_reason_and_fails_where_ci_installed_it(
+    monkeypatch: pytest.MonkeyPatch, mode: str, outcome: str
+) -> None:
+    monkeypatch.setenv("CONVOKE_REAL_CLIENTS", mode)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no Node.js on this "machine"
+
+    with pytest.raises(BaseException) as raised:
+        _read_with("ical.js", Path("/nonexistent.ics"))
+
+    kind = {"skipped": pytest.skip.Exception, "failed": pytest.fail.Exception}[outcome]
+    assert type(raised.value) is kind
+    assert "Node.js is absent (apt-get install nodejs npm)" in str(raised.value)

@@ -60,10 +60,15 @@ def _read_dev_env() -> dict[str, str]:
 
 def development_defaults(port: int | None = None) -> dict[str, str]:
     """What ``make run`` adds to its processes' environment: the secrets of ``var/dev.env``,
-    ``DEBUG=true`` and ``APP_URL`` on ``PORT``. ``manage.py`` uses the same next to it."""
+    ``DEBUG=true``, ``APP_URL`` on ``PORT`` and, once ``make run`` has started its own CalDAV
+    server (its password is in ``var/dev.env``) and no other is named, that server's
+    settings. ``manage.py`` uses the same next to it."""
     port = port if port is not None else int(os.environ.get("PORT", "8000"))
     values = _read_dev_env() if DEV_ENV.exists() else {}
     values.update({"DEBUG": "true", "APP_URL": f"http://127.0.0.1:{port}"})
+    password = values.get(devcaldav.PASSWORD_NAME)
+    if password and not caldav_configured():
+        values.update(devcaldav.convoke_environment(devcaldav.port_for(port), password))
     return values
 
 

@@ -5,7 +5,7 @@ PYTHON := .venv/bin/python
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint format stack-check bench-callback bench-render bench-push bench-hostile bench-embedded clean
+.PHONY: install clients run test lint format stack-check bench-callback bench-render bench-push bench-hostile bench-embedded clean
 
 install: ## Install uv when missing, then the locked dependencies into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -14,7 +14,13 @@ install: ## Install uv when missing, then the locked dependencies into .venv
 run: install ## Serve on 127.0.0.1:$(PORT) with SQLite, a Celery worker and beat, mail to var/mail/
 	PORT=$(PORT) $(PYTHON) -m calendars.devserver
 
-test: install ## The whole test suite
+clients: ## ical.js (tests/clients' lock) for the real clients' parser tests, when npm is there
+	@if command -v npm >/dev/null 2>&1 && \
+	  [ tests/clients/package-lock.json -nt tests/clients/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error || \
+	  echo "ical.js could not be installed: its parser tests will be skipped"; fi
+
+test: install clients ## The whole test suite
 	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy

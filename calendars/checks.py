@@ -19,6 +19,8 @@ problem has its own id; the message says what to set.
 | convoke.E012 | a secret required in production unset (only `manage.py check` gets this far) |
 | convoke.E013 | SECRET_KEY is a placeholder (deploy) |
 | convoke.E014 | several web processes (WEB_CONCURRENCY) with a per-process cache |
+| convoke.W001 | no CalDAV server configured: RSVP answers cannot be recorded (deploy) |
+| convoke.W002 | a retired variable still set (CALDAV_SERVER_SCHEDULES) (deploy) |
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.http.request import validate_host
 from django.template import Engine, TemplateSyntaxError
@@ -312,3 +314,38 @@ def check_encryption_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="convoke.E011")]
     return []
+
+
+@register(Tags.compatibility, deploy=True)
+def check_caldav_server(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """docs/design.md 1.2: RSVP records answers on the CalDAV server; without one the links
+    in invitations lead to a page that says answers cannot be recorded."""
+    url = settings.CALDAV_URL
+    credentials = settings.CALDAV_OUTBOUND_API_KEY or settings.CALDAV_USERNAME
+    if url and credentials:
+        return []
+    return [
+        Warning(
+            "No CalDAV server is configured: invitees' answers (the RSVP links) cannot be "
+            "recorded, and organizers will not hear of them."
+            if not url
+            else "CALDAV_URL is set without credentials: invitees' answers cannot be recorded.",
+            hint="Set CALDAV_URL and either CALDAV_OUTBOUND_API_KEY (La Suite's API key) or "
+            "CALDAV_USERNAME and CALDAV_PASSWORD (HTTP Basic: Radicale, Nextcloud).",
+            id="convoke.W001",
+        )
+    ]
+
+
+@register(Tags.compatibility, deploy=True)
+def check_retired_variables(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return [
+        Warning(
+            f"{name} is set but no longer read.",
+            hint="Convoke asks the CalDAV server whether it schedules (RFC 6638: "
+            "calendar-auto-schedule in its OPTIONS answer), and every RSVP answer reaches the "
+            "organizer exactly once either way. Remove the variable.",
+            id="convoke.W002",
+        )
+        for name in settings.RETIRED_VARIABLES_SET
+    ]

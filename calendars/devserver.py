@@ -1,9 +1,11 @@
 """``make run``: Convoke on one machine with the embedded defaults.
 
 Starts the web server, a Celery worker and Celery beat on the server-less filesystem broker,
-with SQLite under ``var/`` and emails written to ``var/mail/``. On the first run it generates
-a development secret key, inbound API key and encryption key into ``var/dev.env`` (mode 0600)
-and prints them once. One Ctrl-C stops everything.
+with SQLite under ``var/`` and emails written to ``var/mail/``, and a CalDAV server of its own
+(Radicale, :mod:`calendars.devcaldav`) that holds the sample invitation's event, unless
+``CALDAV_URL`` names another. On the first run it generates a development secret key, inbound
+API key and encryption key into ``var/dev.env`` (mode 0600) and prints them once. One Ctrl-C
+stops everything.
 
 This module runs before Django is configured: it only prepares the environment of the
 processes it starts, and never reads settings itself.
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+from calendars import devcaldav
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -56,10 +60,15 @@ def _read_dev_env() -> dict[str, str]:
 
 def development_defaults(port: int | None = None) -> dict[str, str]:
     """What ``make run`` adds to its processes' environment: the secrets of ``var/dev.env``,
-    ``DEBUG=true`` and ``APP_URL`` on ``PORT``. ``manage.py`` uses the same next to it."""
+    ``DEBUG=true``, ``APP_URL`` on ``PORT`` and, once ``make run`` has started its own CalDAV
+    server (its password is in ``var/dev.env``) and no other is named, that server's
+    settings. ``manage.py`` uses the same next to it."""
     port = port if port is not None else int(os.environ.get("PORT", "8000"))
     values = _read_dev_env() if DEV_ENV.exists() else {}
     values.update({"DEBUG": "true", "APP_URL": f"http://127.0.0.1:{port}"})
+    password = values.get(devcaldav.PASSWORD_NAME)
+    if password and not caldav_configured():
+        values.update(devcaldav.convoke_environment(devcaldav.port_for(port), password))
     return values
 
 
@@ -83,7 +92,22 @@ def metrics_folder_reset(folder: Path) -> None:
         stale.unlink()
 
 
-def sample_curl(port: int) -> str:
+def caldav_configured() -> bool:
+    """Whether the operator names a CalDAV server (environment, or the ``.env`` file that
+    settings read): then ``make run`` starts none of its own."""
+    if os.environ.get("CALDAV_URL"):
+        return True
+    dotenv = BASE_DIR / ".env"
+    if not dotenv.is_file():
+        return False
+    for line in dotenv.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == "CALDAV_URL" and value.strip():
+            return True
+    return False
+
+
+def sample_curl(port: int, sample: str = "samples/invitation.ics") -> str:
     return (
         f"curl -i http://127.0.0.1:{port}/api/v1.0/caldav-scheduling-callback/ \\\n"
         "  -H 'Content-Type: text/calendar' \\\n"
@@ -91,7 +115,7 @@ def sample_curl(port: int) -> str:
         "  -H 'X-LS-Sender: mailto:alice@example.org' \\\n"
         "  -H 'X-LS-Recipient: mailto:bob@example.net' \\\n"
         "  -H 'X-LS-Method: REQUEST' -H 'X-LS-Is-Mailbox: false' \\\n"
-        "  --data-binary @samples/invitation.ics"
+        f"  --data-binary @{sample}"
     )
 
 
@@ -100,6 +124,27 @@ def main() -> int:
     environment = child_environment(port)
     metrics_folder_reset(Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
     python = sys.executable
+    caldav: subprocess.Popen[bytes] | None = None
+    sample = "samples/invitation.ics"
+    if not caldav_configured():
+        caldav_port = devcaldav.port_for(port)
+        password = devcaldav.password_ensure(DEV_ENV)
+        environment.update(devcaldav.convoke_environment(caldav_port, password))
+        try:
+            caldav = devcaldav.start(VAR_DIR / "radicale", caldav_port, password)
+            devcaldav.sample_store(
+                port=caldav_port,
+                password=password,
+                template=BASE_DIR / "samples" / "invitation.ics",
+                copy=VAR_DIR / "sample-invitation.ics",
+            )
+        except devcaldav.DevCalDAVError as exc:
+            print(f"make run: the embedded CalDAV server: {exc}", file=sys.stderr)
+            if caldav is not None:
+                caldav.terminate()
+                caldav.wait(timeout=SHUTDOWN_GRACE_SECONDS)
+            return 1
+        sample = "var/sample-invitation.ics"
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput"], cwd=BASE_DIR, env=environment, check=True
     )
@@ -123,10 +168,22 @@ def main() -> int:
         name: subprocess.Popen(command, cwd=BASE_DIR, env=environment)
         for name, command in commands.items()
     }
+    if caldav is not None:
+        processes["caldav"] = caldav
     print(f"\nConvoke is serving on http://127.0.0.1:{port}/ (health: /healthz, admin: /admin/).")
+    if caldav is not None:
+        print(
+            f"Its CalDAV server (Radicale, data in var/radicale/) is on {environment['CALDAV_URL']}"
+            f"; the sample's event is in {devcaldav.SAMPLE_ORGANIZER}'s calendar."
+        )
     print("Emails are written to var/mail/. Post the sample invitation with:\n")
-    print(sample_curl(port))
-    print("\nCtrl-C stops the web server, the worker and beat.\n", flush=True)
+    print(sample_curl(port, sample))
+    stopped = (
+        "the web server, the worker, beat and Radicale"
+        if caldav
+        else "the web server, the worker and beat"
+    )
+    print(f"\nCtrl-C stops {stopped}.\n", flush=True)
 
     stopping = False
 

@@ -197,7 +197,11 @@ CALDAV_OUTBOUND_API_KEY: str = env.str("CALDAV_OUTBOUND_API_KEY", default="")
 CALDAV_USERNAME: str = env.str("CALDAV_USERNAME", default="")
 CALDAV_PASSWORD: str = env.str("CALDAV_PASSWORD", default="")
 CALDAV_CALENDAR_HOME_TEMPLATE: str = env.str("CALDAV_CALENDAR_HOME_TEMPLATE", default="")
-CALDAV_SERVER_SCHEDULES: bool = env.bool("CALDAV_SERVER_SCHEDULES", default=True)
+# Retired: whether the server schedules is asked of it (RFC 6638 OPTIONS), and RSVP answers
+# reach the organizer either way. Still set, it is named by `check --deploy` (convoke.W002).
+RETIRED_VARIABLES_SET: tuple[str, ...] = tuple(
+    name for name in ("CALDAV_SERVER_SCHEDULES",) if name in os.environ
+)
 CALLBACK_MAX_BYTES: int = env.int("CALLBACK_MAX_BYTES", default=1024 * 1024)
 # The request body limit Django enforces must let a callback of CALLBACK_MAX_BYTES through.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(CALLBACK_MAX_BYTES, 2_621_440)

@@ -114,6 +114,7 @@ def email_build(
     previous_body: bytes | None = None,
     prepared: PreparedMessage | None = None,
     previous: ITipMessage | None = None,
+    requested_before: bool = False,
     users: Mapping[str, User] | None = None,
 ) -> EmailMultiAlternatives:
     """The complete email for one iTIP message and one recipient, ready to send.
@@ -122,14 +123,17 @@ def email_build(
     METHOD). ``sender`` and ``recipient`` are addresses, ``mailto:`` optional. ``message_id``
     becomes the Message-ID header (the caller keeps it stable across retries). Without
     ``language``/``time_zone``, the recipient's stored preferences are used, else the
-    organizer's, else English and the event's own zone. ``previous_body`` (the earlier
-    version of the event, when known) lets an update say what changed; when it cannot be
-    read or compared, the email is built without the list of changes.
+    organizer's, else English and the event's own zone. ``previous_body`` is the last REQUEST
+    Convoke sent this recipient for the event (:func:`invitations.selectors.previous_request_body`),
+    None when it never sent one: a REQUEST is then their first invitation whatever its
+    SEQUENCE, else an update that says what changed (without the list when the earlier
+    version cannot be read or compared).
 
     The outbox passes what it computed once instead (docs/architecture.md, "the outbox"):
     ``prepared`` (the parsed ``body`` and its calendar attachment, :mod:`invitations.prepared`),
-    ``previous`` (the earlier version, parsed) and ``users`` (the stored preferences of the
-    batch's people, by lower-cased address: no query here).
+    ``previous`` (that earlier REQUEST, parsed), ``requested_before`` (Convoke sent this
+    recipient a REQUEST for the event before, even one that cannot be read) and ``users``
+    (the stored preferences of the batch's people, by lower-cased address: no query here).
 
     Raises :class:`EmailNotRenderable` (a ``ValueError``) for anything that retrying cannot
     fix: a body that cannot be parsed or asks for more than the budgets allow, a method other
@@ -148,6 +152,7 @@ def email_build(
             previous_body=previous_body,
             prepared=prepared,
             previous=previous,
+            requested_before=requested_before,
             users=users,
         )
     except EmailNotRenderable:
@@ -189,6 +194,7 @@ def _email_build(
     previous_body: bytes | None,
     prepared: PreparedMessage | None,
     previous: ITipMessage | None,
+    requested_before: bool,
     users: Mapping[str, User] | None,
 ) -> EmailMultiAlternatives:
     itip_method = _method(method)
@@ -196,8 +202,12 @@ def _email_build(
     sender_address = _address(sender, "sender")
     recipient_address = _address(recipient, "recipient")
     event = message.primary
-    previous_event = _previous_event(previous_body, event, parsed=previous)
-    kind = email_kind(method=itip_method, event=event, previous_known=previous_event is not None)
+    if previous is None:
+        previous = _previous_message(previous_body)
+    kind = email_kind(
+        method=itip_method,
+        requested_before=requested_before or previous is not None or previous_body is not None,
+    )
     # The organizer named in the data when it is a usable address, else the party the
     # callback named: the sender of a REQUEST or CANCEL, the recipient of a REPLY.
     organizer_address = _address_or_none(event.organizer.address if event.organizer else "") or (
@@ -220,7 +230,7 @@ def _email_build(
         recipient=recipient_address,
         organizer_address=organizer_address,
         prefs=prefs,
-        previous=previous_event,
+        previous=previous,
     )
     subject, text, html = email_render(template=kind.value, context=context)
 
@@ -303,30 +313,17 @@ def _address_or_none(value: str) -> str | None:
         return None
 
 
-def _previous_event(
-    previous_body: bytes | None, event: Event, *, parsed: ITipMessage | None = None
-) -> Event | None:
-    """The same event (or occurrence) in the previous version (``parsed``, else read from
-    ``previous_body``), when that version can be read within the budgets. A previous version
-    that cannot (one that was dead-lettered, say) never stops this one: the email is then
-    built without the list of changes."""
-    previous = parsed
-    if previous is None:
-        if previous_body is None:
-            return None
-        try:
-            previous = parse_itip(previous_body)
-        except ICalendarError:
-            logger.warning("previous version of an event unreadable; no change list")
-            return None
-    return next(
-        (
-            e
-            for e in previous.events
-            if e.uid == event.uid and e.recurrence_id == event.recurrence_id
-        ),
-        None,
-    )
+def _previous_message(previous_body: bytes | None) -> ITipMessage | None:
+    """The previous version, when it can be read within the budgets. A previous version that
+    cannot (one that was dead-lettered, say) never stops this one: the email is then built
+    without the list of changes."""
+    if previous_body is None:
+        return None
+    try:
+        return parse_itip(previous_body)
+    except ICalendarError:
+        logger.warning("previous version of an event unreadable; no change list")
+        return None
 
 
 def _preferences(

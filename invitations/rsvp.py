@@ -1,9 +1,25 @@
-"""RSVP: an invitee's answer, recorded on the organizer's event on the CalDAV server.
+"""RSVP: an invitee's answer, recorded on the CalDAV server so that the organizer hears of it.
 
 docs/design.md 1.2. Whoever answers (the links in our emails, or a mail client's own buttons
-through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`:
+through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answer_record`.
+A real sabre/dav server tells the organizer nothing when someone writes a PARTSTAT into the
+organizer's copy (docs/messages-and-caldav.md), so the organizer hears of each answer exactly
+once, by one of two routes (:class:`OrganizerNotice`):
 
-1. the event is found by UID among the organizer's calendars and its stored copy read
+- **server**: when the authentication lets Convoke act as the attendee (La Suite's API key,
+  :func:`calendars.providers.caldav.acts_for_users`), the server schedules by itself
+  (:func:`~calendars.providers.caldav.server_schedules`), and the attendee, a user of the
+  server, has their own copy of the event (found through their principal), the answer is
+  written there, as the attendee: the server sends the organizer its REPLY and updates her
+  copy. Convoke sends nothing.
+- **email**: otherwise the answer is written into the organizer's copy, and Convoke's own iTIP
+  REPLY is stored in the outbox (:func:`invitations.services.replies.organizer_reply_store`),
+  which emails the organizer. It is our own message: it goes straight to the outbox, never
+  back through the callback's checks.
+
+Either way:
+
+1. the copy is found by UID among the user's calendars and read
    (:func:`calendars.providers.caldav.event_modify`);
 2. the answer is checked against that copy: the ORGANIZER is the one the answer is for, the
    address is an ATTENDEE (exact address, never a substring), the event (or the occurrence)
@@ -11,19 +27,14 @@ through :mod:`invitations.inbound`), the answer takes one path, :func:`rsvp_answ
 3. the attendee's PARTSTAT is set on the master (the whole series) or on the override of the
    occurrence (:func:`calendars.ical.attendee_partstat_set`) and the object is PUT back with
    ``If-Match``; on 412 steps 1-3 run again on the new version (bounded);
-4. the event is read back, and the answer counts as recorded only when the stored copy
-   carries it;
+4. the copy is read back, and the answer counts as recorded only when it carries it;
 5. a :class:`~calendars.models.Booking` with this UID gets the answer
-   (:func:`calendars.services.booking_attendee_answer_record`);
-6. when the CalDAV server does not schedule (``CALDAV_SERVER_SCHEDULES`` false), Convoke's
-   own iTIP REPLY is built here and stored in the outbox
-   (:func:`invitations.services.delivery_create`), which emails the organizer. It is our own
-   message: it goes straight to the outbox, never back through the callback's checks, and
-   the booking hears of the answer once (step 5).
+   (:func:`calendars.services.booking_attendee_answer_record`), once.
 
-A booking kept on a Google calendar (Convoke invited the bookee itself because
-``GOOGLE_INVITE_ENABLED`` is off) has no copy on the CalDAV server: its event is the one Convoke
-keeps, and the answer goes straight to the booking (steps 2 and 5 only).
+A mail client's own REPLY (``notify_organizer`` false) already reached the organizer: it is
+written into the organizer's copy, and nobody sends another. A booking kept on a Google
+calendar (Convoke invited the bookee itself because ``GOOGLE_INVITE_ENABLED`` is off) has no
+copy on the CalDAV server: the answer goes straight to the booking (steps 2 and 5 only).
 
 The same answer again changes nothing and sends nothing. :func:`rsvp_event_get` is the
 read-only half, for the page a GET shows: it never writes anything anywhere.
@@ -36,75 +47,52 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
 from django.utils import timezone
 
 from calendars.ical import (
-    Event,
-    EventStatus,
     ICalendarError,
     NotAnAttendee,
     OccurrenceNotFound,
     PartStat,
     attendee_partstat_set,
     clean_address,
-    occurrence_event,
-    parse_itip,
 )
 from calendars.models import Booking, Provider, TransitionSource, User
 from calendars.providers import ProviderError, ProviderNotConfigured, caldav
 from calendars.services import booking_attendee_answer_record, booking_event_body
-from invitations.rendering.occurrences import last_end
+from invitations.rsvp_checks import (
+    OrganizerNotice,
+    RsvpError,
+    RsvpEvent,
+    RsvpEventGone,
+    RsvpEventOver,
+    RsvpNotAttendee,
+    RsvpNotConfigured,
+    RsvpOutcome,
+    RsvpUnavailable,
+    answered,
+    copy_fits,
+    event_checked,
+)
 from invitations.services.replies import organizer_reply_store
 
 logger = logging.getLogger(__name__)
 
-
-class RsvpError(Exception):
-    """The answer cannot be shown or recorded; the subclass says why."""
-
-
-class RsvpEventGone(RsvpError):
-    """No event with this UID in the organizer's calendars, or it is cancelled, or the
-    occurrence answered is no longer part of it."""
-
-
-class RsvpEventOver(RsvpError):
-    """The event (or the occurrence answered) has ended."""
-
-
-class RsvpNotAttendee(RsvpError):
-    """The address is not an attendee of the event."""
-
-
-class RsvpUnavailable(RsvpError):
-    """The CalDAV server cannot be reached or refused the change; nothing was recorded."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RsvpEvent:
-    """What the RSVP page shows: the event (or occurrence) and the attendee's answer on the
-    server. ``occurrence`` is the RECURRENCE-ID answered for, None for the whole event."""
-
-    uid: str
-    event: Event
-    occurrence: dt.date | dt.datetime | None
-    organizer_address: str
-    organizer_name: str
-    attendee: str
-    attendee_name: str
-    partstat: str
-
-
-@dataclasses.dataclass(frozen=True)
-class RsvpOutcome:
-    """``changed``: the server's copy was written; ``reply_delivery_id``: the delivery of the
-    REPLY Convoke sends the organizer (None when the server schedules or nothing changed)."""
-
-    event: RsvpEvent
-    partstat: PartStat
-    changed: bool
-    reply_delivery_id: int | None = None
+__all__ = [
+    "OrganizerNotice",
+    "Preferences",
+    "RsvpError",
+    "RsvpEvent",
+    "RsvpEventGone",
+    "RsvpEventOver",
+    "RsvpNotAttendee",
+    "RsvpNotConfigured",
+    "RsvpOutcome",
+    "RsvpUnavailable",
+    "rsvp_answer_record",
+    "rsvp_event_get",
+    "rsvp_preferences",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,51 +121,6 @@ def rsvp_preferences(*, attendee: str, uid: str) -> Preferences:
 # --- Reading ----------------------------------------------------------------------------------
 
 
-def _event_checked(
-    data: bytes,
-    *,
-    uid: str,
-    organizer: str,
-    attendee: str,
-    recurrence_id: str | None,
-    now: dt.datetime,
-) -> RsvpEvent:
-    """The event (or occurrence) of ``data`` as the answer sees it, or the reason it cannot
-    be answered (:class:`RsvpEventGone`, :class:`RsvpEventOver`, :class:`RsvpNotAttendee`)."""
-    try:
-        message = parse_itip(data)
-        event = occurrence_event(data, recurrence_id=recurrence_id)
-    except OccurrenceNotFound as exc:
-        raise RsvpEventGone("the occurrence is not part of the event") from exc
-    except ICalendarError as exc:
-        logger.warning("rsvp stored event unreadable reason=%s", type(exc).__name__)
-        raise RsvpUnavailable("the stored event cannot be read") from exc
-    if event.uid != uid or event.organizer is None or event.organizer.address != organizer:
-        # Another organizer's event copied into this calendar (this user is one of its
-        # attendees): not the event the link was made for.
-        raise RsvpEventGone("the event in this calendar has another organizer")
-    if event.status == EventStatus.CANCELLED or (
-        message.master and message.master.status == EventStatus.CANCELLED
-    ):
-        raise RsvpEventGone("the event is cancelled")
-    attendee_entry = event.attendee(attendee)
-    if attendee_entry is None:
-        raise RsvpNotAttendee("not an attendee")
-    ended = last_end(message.events) if recurrence_id is None else last_end([event])
-    if ended is not None and ended <= now:
-        raise RsvpEventOver("the event is over")
-    return RsvpEvent(
-        uid=uid,
-        event=event,
-        occurrence=event.recurrence_id if recurrence_id is not None else None,
-        organizer_address=event.organizer.address,
-        organizer_name=event.organizer.name,
-        attendee=attendee,
-        attendee_name=attendee_entry.name,
-        partstat=str(attendee_entry.partstat),
-    )
-
-
 def _provider_call[T](operation: str, call: Callable[[], T]) -> T:
     """Run one CalDAV call; map the adapter's errors to ours (chained)."""
     try:
@@ -186,7 +129,7 @@ def _provider_call[T](operation: str, call: Callable[[], T]) -> T:
         raise RsvpEventGone("no such event or calendar") from exc
     except ProviderNotConfigured as exc:
         logger.error("rsvp %s impossible: CalDAV is not configured (%s)", operation, exc)
-        raise RsvpUnavailable("CalDAV is not configured") from exc
+        raise RsvpNotConfigured("CalDAV is not configured") from exc
     except ProviderError as exc:
         logger.warning("rsvp %s failed reason=%s", operation, exc.reason)
         raise RsvpUnavailable("the CalDAV server failed") from exc
@@ -209,7 +152,7 @@ def rsvp_event_get(
     organizer, attendee = clean_address(organizer), clean_address(attendee)
     kept_here = _google_booking_copy(uid)
     if kept_here is not None:
-        return _event_checked(
+        return event_checked(
             kept_here,
             uid=uid,
             organizer=organizer,
@@ -220,7 +163,7 @@ def rsvp_event_get(
     found = _provider_call("read", lambda: caldav.event_find(user_email=organizer, uid=uid))
     if found is None:
         raise RsvpEventGone("no event with this UID in the organizer's calendars")
-    return _event_checked(
+    return event_checked(
         found.data,
         uid=uid,
         organizer=organizer,
@@ -231,17 +174,6 @@ def rsvp_event_get(
 
 
 # --- Recording --------------------------------------------------------------------------------
-
-
-def _answered(data: bytes, *, attendee: str, recurrence_id: str | None, partstat: str) -> bool:
-    """Whether the stored copy already carries the answer where it applies: the occurrence,
-    or the master and every override that lists the attendee."""
-    if recurrence_id is not None:
-        entry = occurrence_event(data, recurrence_id=recurrence_id).attendee(attendee)
-        return entry is not None and str(entry.partstat) == partstat
-    entries = [e.attendee(attendee) for e in parse_itip(data).events]
-    listed = [entry for entry in entries if entry is not None]
-    return bool(listed) and all(str(entry.partstat) == partstat for entry in listed)
 
 
 def rsvp_answer_record(
@@ -268,7 +200,7 @@ def rsvp_answer_record(
     moment = now or timezone.now()
     kept_here = _google_booking_copy(uid)
     if kept_here is not None:
-        before = _event_checked(
+        before = event_checked(
             kept_here,
             uid=uid,
             organizer=organizer,
@@ -289,7 +221,7 @@ def rsvp_answer_record(
     def change(data: bytes) -> bytes | None:
         # Checked again on every version read: the organizer may have removed the attendee
         # or cancelled the occurrence between two attempts.
-        _event_checked(
+        event_checked(
             data,
             uid=uid,
             organizer=organizer,
@@ -297,7 +229,7 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
-        if _answered(data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer):
+        if answered(data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer):
             return None
         try:
             return attendee_partstat_set(
@@ -310,11 +242,19 @@ def rsvp_answer_record(
         except ICalendarError as exc:
             raise RsvpUnavailable("the stored event cannot be changed") from exc
 
-    result = _provider_call(
-        "write", lambda: caldav.event_modify(user_email=organizer, uid=uid, change=change)
+    result = (
+        _attendee_copy_write(uid=uid, organizer=organizer, attendee=attendee, change=change)
+        if notify_organizer
+        else None
     )
+    notice = OrganizerNotice.SERVER
+    if result is None:
+        result = _provider_call(
+            "write", lambda: caldav.event_modify(user_email=organizer, uid=uid, change=change)
+        )
+        notice = OrganizerNotice.EMAIL if notify_organizer else OrganizerNotice.NONE
     try:
-        stored = _event_checked(
+        stored = event_checked(
             result.after.data,
             uid=uid,
             organizer=organizer,
@@ -322,7 +262,7 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
-        kept = _answered(
+        kept = answered(
             result.after.data, attendee=attendee, recurrence_id=recurrence_id, partstat=answer
         )
     except RsvpError as exc:
@@ -334,7 +274,9 @@ def rsvp_answer_record(
 
     _booking_answer(uid=uid, attendee=attendee, partstat=answer, source=source)
     reply_id = None
-    if result.changed and notify_organizer and not settings.CALDAV_SERVER_SCHEDULES:
+    if not result.changed:
+        notice = OrganizerNotice.NONE
+    elif notice is OrganizerNotice.EMAIL:
         reply_id = organizer_reply_store(
             data=result.after.data,
             uid=uid,
@@ -343,17 +285,69 @@ def rsvp_answer_record(
             recurrence_id=recurrence_id,
             now=moment,
         )
+        if reply_id is None:
+            notice = OrganizerNotice.NONE
     logger.info(
-        "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d",
+        "rsvp answer recorded partstat=%s source=%s changed=%s occurrence=%s attempts=%d notice=%s",
         answer,
         source,
         result.changed,
         recurrence_id is not None,
         result.attempts,
+        notice,
     )
     return RsvpOutcome(
-        event=stored, partstat=answer, changed=result.changed, reply_delivery_id=reply_id
+        event=stored,
+        partstat=answer,
+        changed=result.changed,
+        notice=notice,
+        reply_delivery_id=reply_id,
     )
+
+
+class _NotTheirCopy(Exception):
+    """The attendee's calendar holds this UID, but not as an invitation from this organizer
+    to them: not a copy the server would tell the organizer about."""
+
+
+def _attendee_copy_write(
+    *,
+    uid: str,
+    organizer: str,
+    attendee: str,
+    change: Callable[[bytes], bytes | None],
+) -> caldav.ModifyResult | None:
+    """The answer written into the attendee's own copy, as the attendee, when the CalDAV
+    server will then tell the organizer itself (docs/design.md 1.2); None when it cannot be
+    (Convoke may not act as the attendee, the server does not schedule, the attendee is not
+    one of its users or has no copy): then nothing was written.
+
+    Raises what :func:`rsvp_answer_record` raises; an unreachable server is
+    :class:`RsvpUnavailable` (a write may have happened: the organizer's copy is not touched).
+    """
+    if not caldav.acts_for_users():
+        return None
+
+    def change_theirs(data: bytes) -> bytes | None:
+        if not copy_fits(data, organizer=organizer, attendee=attendee):
+            raise _NotTheirCopy
+        return change(data)
+
+    try:
+        if not caldav.server_schedules(user_email=organizer):
+            return None
+        return caldav.event_modify(user_email=attendee, uid=uid, change=change_theirs)
+    except (caldav.CalDAVNotFound, _NotTheirCopy):
+        return None  # no principal, no calendar or no copy of theirs: nothing was written
+    except caldav.CalDAVRefused as exc:
+        # Refused (rights, no strong ETag): nothing was written; the organizer's copy is.
+        logger.info("rsvp attendee copy not writable reason=%s", exc.reason)
+        return None
+    except ProviderNotConfigured as exc:
+        raise RsvpNotConfigured("CalDAV is not configured") from exc
+    except ProviderError as exc:
+        logger.warning("rsvp write to the attendee's copy failed reason=%s", exc.reason)
+        raise RsvpUnavailable("the CalDAV server failed") from exc
 
 
 def _booking_answer(

@@ -10,7 +10,39 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from invitations.models import Delivery, DeliveryStatus
+from calendars.ical import Method
+from invitations.models import Delivery, DeliveryKind, DeliveryStatus
+
+# A delivery that never reached its recipient, and never will.
+NEVER_DELIVERED = (DeliveryStatus.DEAD, DeliveryStatus.SKIPPED)
+
+
+def previous_request_body(*, delivery: Delivery) -> bytes | None:
+    """The body of the last REQUEST Convoke sent (or is sending) this delivery's recipient
+    for the same UID, whichever occurrence it was about; None when there is none, and
+    always None for anything but a REQUEST. One indexed query.
+
+    It decides the kind of email (issue 13: first invitation means first): an attendee
+    added to an event later gets the event's current SEQUENCE from the server, yet it is
+    their first invitation; and it is the version an update says what changed from. A
+    REQUEST that is dead or skipped never reached them, and does not count.
+    """
+    if delivery.kind != DeliveryKind.ITIP or delivery.method != Method.REQUEST:
+        return None
+    previous = (
+        Delivery.objects.filter(
+            kind=DeliveryKind.ITIP,
+            uid=delivery.uid,
+            recipient=delivery.recipient,
+            method=Method.REQUEST,
+            pk__lt=delivery.pk,
+        )
+        .exclude(status__in=NEVER_DELIVERED)
+        .order_by("-pk")
+        .values_list("body", flat=True)
+        .first()
+    )
+    return bytes(previous) if previous is not None else None
 
 
 def deliveries_count_by_state() -> dict[tuple[str, str], int]:

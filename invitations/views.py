@@ -15,7 +15,12 @@ language (their account's or booking's, else the browser's).
 | not an attendee of the event | 403 |
 | event gone (deleted, cancelled, occurrence removed) | 404 |
 | token expired, or the event (occurrence) is over | 410 |
-| CalDAV server unreachable or failing (nothing was written) | 503 |
+| CalDAV server unreachable or failing (nothing was written) | 503, try again |
+| no CalDAV server configured (answers cannot be recorded at all) | 503, no retry |
+
+After a POST the page says how the organizer hears of the answer: from the CalDAV server
+(the attendee's own copy was written), by Convoke's email (the organizer's copy was), or
+that nothing changed.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from calendars.translations import register_keys, resolve_language, translate
 from invitations.answers import RsvpAction
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rsvp import (
+    OrganizerNotice,
     Preferences,
     RsvpEvent,
     RsvpEventGone,
     RsvpEventOver,
     RsvpNotAttendee,
+    RsvpNotConfigured,
+    RsvpOutcome,
     RsvpUnavailable,
     rsvp_answer_record,
     rsvp_event_get,
@@ -54,6 +62,7 @@ ERRORS = (
     "over",
     "not_attendee",
     "unavailable",
+    "not_configured",
 )
 PARTSTAT_WORDS = ("accepted", "tentative", "declined", "needs-action", "delegated", "other")
 register_keys(
@@ -61,7 +70,8 @@ register_keys(
     + [f"rsvp.partstat.{word}" for word in PARTSTAT_WORDS]
     + [f"rsvp.button.{action}" for action in RsvpAction]
     + [f"rsvp.done.{action}.title" for action in RsvpAction]
-    + ["rsvp.done.text", "rsvp.done.unchanged", "rsvp.no_title"]
+    + [f"rsvp.done.{notice}" for notice in ("server", "email", "recorded", "unchanged")]
+    + ["rsvp.no_title"]
 )
 
 # The token sits in the URL: keep it out of Referer headers sent to other sites, and out of
@@ -94,7 +104,7 @@ def _message(
         "retry_url": retry_url,
     }
     response = _render(request, "rsvp/message.html", context, status=status)
-    if status == 503:
+    if status == 503 and retry_url:
         response["Retry-After"] = "60"
     return response
 
@@ -202,6 +212,8 @@ def rsvp(request: HttpRequest) -> HttpResponse:
         return _message(request, name="not_found", status=404, language=language)
     except RsvpEventOver:
         return _message(request, name="over", status=410, language=language)
+    except RsvpNotConfigured:
+        return _message(request, name="not_configured", status=503, language=language)
     except RsvpUnavailable:
         return _message(
             request, name="unavailable", status=503, language=language, retry_url=retry_url
@@ -213,8 +225,17 @@ def rsvp(request: HttpRequest) -> HttpResponse:
         organizer = context["organizer_name"] or shown.organizer_address
         context["done"] = {
             "title": translate(f"rsvp.done.{action}.title", language),
-            "text": translate("rsvp.done.unchanged", language)
-            if not outcome.changed
-            else translate("rsvp.done.text", language, organizer=organizer),
+            "text": translate(f"rsvp.done.{_done(outcome)}", language, organizer=organizer),
         }
     return _render(request, "rsvp/answer.html", context)
+
+
+def _done(outcome: RsvpOutcome) -> str:
+    """What the page says happened (the key under ``rsvp.done.``)."""
+    if not outcome.changed:
+        return "unchanged"
+    if outcome.notice is OrganizerNotice.SERVER:
+        return "server"
+    if outcome.notice is OrganizerNotice.EMAIL:
+        return "email"
+    return "recorded"

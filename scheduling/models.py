@@ -32,6 +32,7 @@ def dedupe_key_compute(
     sequence: int,
     dtstamp: str,
     body_sha256: str,
+    answer: str = "",
 ) -> str:
     """The identity of one iTIP message for one recipient.
 
@@ -40,7 +41,9 @@ def dedupe_key_compute(
     SEQUENCE). The sender matters for REPLY: two attendees answering the same event within
     one second send two messages that agree on everything else.
     Without a DTSTAMP (not valid iTIP, but seen in the wild) the body itself stands in for it,
-    so only a byte-identical retry is folded.
+    so only a byte-identical retry is folded. ``answer`` (a REPLY's PARTSTATs, RFC 5546
+    section 3.2.3) tells apart two answers of one attendee within one second: DTSTAMP has
+    whole seconds, and a changed mind must reach the organizer too.
     """
     parts = [
         method,
@@ -51,6 +54,8 @@ def dedupe_key_compute(
         str(sequence),
         dtstamp if dtstamp else f"body:{body_sha256}",
     ]
+    if answer:
+        parts.append(answer)
     # The unit separator cannot occur in header values or iCalendar property values.
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 

@@ -163,6 +163,16 @@ def _booking_answer_apply(itip: ITipMessage, *, sender: str, message_id: int) ->
     )
 
 
+def _answer_of(itip: ITipMessage, sender: str) -> str:
+    """The PARTSTATs a REPLY carries for its sender, per occurrence, as one text."""
+    answers = []
+    for event in itip.events:
+        entry = event.attendee(sender)
+        if entry is not None:
+            answers.append(f"{_iso(event.recurrence_id)}={entry.partstat}")
+    return ";".join(sorted(answers))
+
+
 def scheduling_message_receive(
     *,
     body: bytes,
@@ -192,6 +202,7 @@ def scheduling_message_receive(
         sequence=primary.sequence,
         dtstamp=_iso(dtstamp),
         body_sha256=body_sha256,
+        answer=_answer_of(itip, sender) if method == Method.REPLY else "",
     )
     # What the worker renders from: this parse, kept, so that no attempt parses the body again.
     prepared = prepared_dump(itip, method=method)

@@ -9,6 +9,9 @@ and the broker queue and worker helpers.
   connected subscriber; ``google`` / :func:`owner_create` / :func:`watched_create`: the fake
   with push notifications and watched calendars.
 - ``radicale``: Django pointed at the session's Radicale server.
+- ``radicale_accounts``: a session Radicale to which tests add users;
+  ``sabre``: La Suite's CalDAV server as the contract describes it (tests/fakes/sabre.py), in
+  front of it, with Django pointed at it (API key, homes found through the principal).
 - ``task_queue`` / :func:`worker_running` / :func:`settle`: tasks through the real broker to
   a queue of the test's own, drained in the test thread or by a real worker.
 """
@@ -40,10 +43,13 @@ from tests.fakes import radicale as radicale_fakes
 from tests.fakes.celery_worker import tasks_routed_to, worker_thread
 from tests.fakes.google_calendar import FakeChannel, FakeGoogleCalendar
 from tests.fakes.google_push import GooglePushEmitter
-from tests.fakes.radicale import RadicaleServer
+from tests.fakes.radicale import RadicaleAccounts, RadicaleServer
+from tests.fakes.sabre import SabreLike, sabre_running
 from tests.log_scan import SENSITIVE_VALUES
+from tests.settings import TEST_INBOUND_API_KEY
 
-radicale_server = radicale_fakes.radicale_server  # the session fixture
+radicale_server = radicale_fakes.radicale_server  # the session fixtures
+radicale_accounts = radicale_fakes.radicale_accounts
 
 Commit = Callable[[], AbstractContextManager[Any]]
 
@@ -159,6 +165,20 @@ def radicale(radicale_server: RadicaleServer, settings) -> RadicaleServer:  # ty
     settings.CALDAV_TIMEOUT_SECONDS = 10.0
     settings.BOOKING_PUBLISH_BACKOFF_SECONDS = 0.0
     return radicale_server
+
+
+@pytest.fixture
+def sabre(radicale_accounts: RadicaleAccounts, settings: Any) -> Iterator[SabreLike]:
+    """The sabre-like CalDAV server, with Convoke's adapter pointed at it as at La Suite's
+    (API key plus ``X-Forwarded-User``; calendar homes found through the principal)."""
+    with sabre_running(radicale_accounts, callback_key=TEST_INBOUND_API_KEY) as server:
+        settings.CALDAV_URL = server.url
+        settings.CALDAV_OUTBOUND_API_KEY = server.api_key
+        settings.CALDAV_USERNAME = ""
+        settings.CALDAV_PASSWORD = ""
+        settings.CALDAV_CALENDAR_HOME_TEMPLATE = ""
+        settings.CALDAV_TIMEOUT_SECONDS = 5.0
+        yield server
 
 
 # --- Broker queues, workers, and the fake with push notifications ---------------------------

@@ -41,10 +41,16 @@ def _manage(checkout: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def next_to_make_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh copy in which `make run` has generated var/dev.env."""
+    """A fresh copy in which `make run` has generated var/dev.env (its secrets and its CalDAV
+    server's password)."""
     checkout = project_copy(tmp_path_factory.mktemp("dev") / "convoke")
     subprocess.run(
-        [sys.executable, "-c", "from calendars.devserver import child_environment as c; c(8000)"],
+        [
+            sys.executable,
+            "-c",
+            "from calendars import devcaldav, devserver; devserver.child_environment(8000); "
+            "devcaldav.password_ensure(devserver.DEV_ENV)",
+        ],
         cwd=checkout,
         env=_bare_environment(checkout.parent),
         capture_output=True,
@@ -61,6 +67,15 @@ def test_manage_py_next_to_make_run_needs_no_sourced_environment(next_to_make_ru
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
     assert (next_to_make_run / "var" / "convoke.sqlite3").is_file()
+
+
+def test_manage_py_next_to_make_run_uses_make_runs_caldav_server(next_to_make_run: Path) -> None:
+    # Issue 13: make run points Convoke at its own Radicale; manage.py next to it does too
+    # (no convoke.W001 for a server that is there).
+    shown = "from django.conf import settings as s; print(s.CALDAV_URL, s.CALDAV_USERNAME)"
+    result = _manage(next_to_make_run, "shell", "-c", shown)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["http://127.0.0.1:8001/", "convoke"]
 
 
 def _converse(command: list[str], cwd: Path, answers: list[tuple[str, str]]) -> str:

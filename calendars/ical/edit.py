@@ -248,11 +248,14 @@ def reply_build(
 ) -> bytes:
     """The iTIP REPLY (RFC 5546 section 3.2.3) of ``attendee`` about the stored event ``data``.
 
-    One VEVENT: the master (the whole event) or the override of ``recurrence_id``, with
-    UID, SEQUENCE, ORGANIZER, the times, SUMMARY and LOCATION, a fresh DTSTAMP, and only
-    this attendee's ATTENDEE with its current PARTSTAT; the VTIMEZONEs its times use come
-    along. Raises :class:`NotAnAttendee`, :class:`OccurrenceNotFound` or
-    :class:`ICalendarError`.
+    One VEVENT: the master (the whole event) or the override of ``recurrence_id`` (with its
+    RECURRENCE-ID), with UID, SEQUENCE, ORGANIZER, the times, SUMMARY and LOCATION, a fresh
+    DTSTAMP, and only this attendee, with PARTSTAT and CN: the stored line's other
+    parameters (RSVP, ROLE, and the server's SCHEDULE-STATUS, SCHEDULE-AGENT or
+    SCHEDULE-FORCE-SEND, which RFC 6638 section 7.3 forbids in a message a client sends) stay
+    behind, as sabre leaves them out of its own REPLY. The ORGANIZER keeps only its CN. The
+    VTIMEZONEs its times use come along. Raises :class:`NotAnAttendee`,
+    :class:`OccurrenceNotFound` or :class:`ICalendarError`.
     """
     calendar, text = _stored_calendar(data)
     context = ZoneContext(calendar, text)
@@ -273,19 +276,32 @@ def reply_build(
     event = icalendar.Event()
     kept = (
         *("UID", "SEQUENCE", "RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "SUMMARY"),
-        *("LOCATION", "ORGANIZER", "RRULE", "RDATE", "EXDATE", "STATUS"),
+        *("LOCATION", "RRULE", "RDATE", "EXDATE", "STATUS"),
     )
     for name in kept:
         if name in source:
             event[name] = deepcopy(source[name])
+    organizer = first_value(source, "ORGANIZER")
+    if organizer is not None:
+        event["ORGANIZER"] = _address_only(organizer, keep=("CN",))
     event.add("DTSTAMP", (dtstamp or dt.datetime.now(UTC)).astimezone(UTC))
-    event["ATTENDEE"] = deepcopy(answering[0])
+    event["ATTENDEE"] = _address_only(answering[0], keep=("PARTSTAT", "CN"))
     tzids = set(tzids_of(event))
     for component in calendar.subcomponents:
         if component.name == "VTIMEZONE" and str(component.get("TZID", "")) in tzids:
             reply.add_component(deepcopy(component))
     reply.add_component(event)
     return bytes(reply.to_ical())
+
+
+def _address_only(prop: Any, *, keep: tuple[str, ...]) -> icalendar.vCalAddress:
+    """A calendar address with only the parameters named in ``keep``."""
+    address = icalendar.vCalAddress(str(prop))
+    for name in keep:
+        value = prop.params.get(name)
+        if value:
+            address.params[name] = value
+    return address
 
 
 def occurrence_event(data: bytes, *, recurrence_id: str | None) -> Event:

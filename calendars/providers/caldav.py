@@ -17,7 +17,16 @@ Authentication, from settings (only :mod:`calendars.settings` reads the environm
   ``X-Forwarded-User: <the calendar owner's email>``;
 - otherwise HTTP Basic with ``CALDAV_USERNAME`` / ``CALDAV_PASSWORD`` (Radicale, Nextcloud).
 
-Extending this module (RSVP): add functions in the same shape — take the collection URL and
+What the server does by itself is asked, never configured: a server that schedules (RFC 6638)
+announces ``calendar-auto-schedule`` in the DAV header of OPTIONS (section 2), and
+:func:`server_schedules` reads it. Such a server sends the iTIP messages of the organizer's
+writes (a booking's REQUEST and CANCEL), and the REPLY when an attendee who is one of its
+users changes their own copy; it sends nothing when someone writes a PARTSTAT into the
+organizer's copy (docs/messages-and-caldav.md). :func:`acts_for_users` says whether the
+authentication lets Convoke act as any user (La Suite's API key does; HTTP Basic is one
+account).
+
+Extending this module: add functions in the same shape — take the collection URL and
 the acting user's email, open a client with :func:`client_for`, map library errors with
 :func:`_translated` — so every CalDAV call keeps one place for auth, timeouts and errors.
 """
@@ -25,6 +34,7 @@ the acting user's email, open a client with :func:`client_for`, map library erro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +47,7 @@ from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.http_sync import requests as dav_http
 from django.conf import settings
+from django.core.cache import cache
 
 from calendars.providers import ProviderError, ProviderNotConfigured, TransientProviderError
 
@@ -44,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-Api-Key"
 USER_HEADER = "X-Forwarded-User"
+AUTO_SCHEDULE = "calendar-auto-schedule"
+# How long what the server announced is believed (a server is not rebuilt every minute).
+SCHEDULING_KNOWN_SECONDS = 600
 
 
 class CalDAVError(ProviderError):
@@ -110,6 +124,39 @@ def client_for(*, user_email: str, url: str | None = None) -> DAVClient:
     raise ProviderNotConfigured(
         "set CALDAV_OUTBOUND_API_KEY, or CALDAV_USERNAME and CALDAV_PASSWORD"
     )
+
+
+def acts_for_users() -> bool:
+    """Whether the configured authentication lets Convoke act as any user of the server, and
+    so read and write an attendee's own calendar: La Suite's API key with
+    ``X-Forwarded-User`` does; HTTP Basic is the one account it names."""
+    return bool(settings.CALDAV_URL and settings.CALDAV_OUTBOUND_API_KEY)
+
+
+def server_schedules(*, user_email: str) -> bool:
+    """Whether the CalDAV server schedules by itself: it announces ``calendar-auto-schedule``
+    in the DAV header of its OPTIONS answer (RFC 6638 section 2). Asked as ``user_email``,
+    then believed for :data:`SCHEDULING_KNOWN_SECONDS` (per server address)."""
+    key = "caldav:auto-schedule:" + hashlib.sha256(str(settings.CALDAV_URL).encode()).hexdigest()
+    known = cache.get(key)
+    if known is not None:
+        return bool(known)
+    with _translated("options"):
+        client = client_for(user_email=user_email)
+        try:
+            response = client.options(str(client.url))
+        except dav_error.NotFoundError:
+            response = None
+        status = response.status if response is not None else 404
+        if (status >= 500 and status != 501) or status == 429:
+            raise dav_error.DAVError(reason="OPTIONS failed", status=status)
+        # A server that does not answer OPTIONS (404, 405, 501) announces nothing.
+        header = str(response.headers.get("DAV", "")) if response is not None else ""
+        features = {feature.strip().lower() for feature in header.split(",")}
+    schedules = AUTO_SCHEDULE in features
+    cache.set(key, schedules, SCHEDULING_KNOWN_SECONDS)
+    logger.info("caldav server scheduling announced=%s", schedules)
+    return schedules
 
 
 @contextlib.contextmanager

@@ -23,8 +23,9 @@ reflected) and does the one step that closes the gap (:mod:`.publish_steps`), by
   collection; confirming PUTs it again with SEQUENCE+1 and STATUS:CONFIRMED; declining or
   cancelling DELETEs it.
 
-On CalDAV, the server emits the iTIP messages when ``CALDAV_SERVER_SCHEDULES``; otherwise
-Convoke sends them as on Google with the flag off.
+On CalDAV, a server that announces scheduling (RFC 6638 section 2,
+:func:`calendars.providers.caldav.server_schedules`) emits the iTIP messages itself;
+otherwise Convoke sends them as on Google with the flag off.
 
 Idempotence: the Google event id is chosen and stored when the booking is created, so a
 retried insert gets 409 and the existing event is fetched and compared; a delete answered 404

@@ -304,12 +304,14 @@ def _event_patch(
 
 
 def _caldav_step(booking: Booking) -> StepResult:
-    own = not settings.CALDAV_SERVER_SCHEDULES
     target, done = booking.status, booking.provider_status
     sequence = booking.sequence
     invitations: list[OwnInvitation] = []
     calendar_url = booking.calendar.remote_id
     organizer = booking.organizer.email
+    # A server that schedules (RFC 6638) sends the REQUEST and CANCEL of the organizer's
+    # writes by itself; for one that does not, Convoke sends its own.
+    own = not caldav.server_schedules(user_email=organizer)
 
     if target in ACTIVE:
         if done:

@@ -9,6 +9,7 @@ made single-line and bounded here; the templates escape it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -17,11 +18,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.utils import timezone
 
 from calendars.ical import (
     Event,
     EventStatus,
-    ICalendarError,
     ITipMessage,
     Method,
     PartStat,
@@ -29,6 +30,7 @@ from calendars.ical import (
 )
 from calendars.translations import register_keys, translate
 from invitations.answers import RsvpAction
+from invitations.rendering.changes import Changes, changes_describe
 from invitations.rendering.dates import moment_text, when_text
 from invitations.rendering.occurrences import last_end
 from invitations.rendering.recurrence import recurrence_text
@@ -65,14 +67,11 @@ register_keys(
         "email.heading.cancellation",
         "email.heading.cancellation_occurrence",
         "email.no_title",
-        "email.changes.time",
-        "email.changes.location",
-        "email.changes.location_added",
-        "email.changes.summary",
-        "email.changes.recurrence",
         "email.cancellation.occurrence",
         "email.reply.occurrence",
         "email.update.occurrence",
+        "email.update.occurrence_unchanged",
+        "email.over",
         "email.guests.more",
         "email.override.moved",
         "email.override.cancelled",
@@ -94,16 +93,17 @@ class Preferences:
     time_zone: str | None
 
 
-def email_kind(*, method: Method, event: Event, previous_known: bool = False) -> EmailKind:
-    """The kind of email for an iTIP method (docs/design.md 1.1): REQUEST with SEQUENCE 0 is an
-    invitation, a later SEQUENCE (or a known earlier version) an update."""
+def email_kind(*, method: Method, requested_before: bool) -> EmailKind:
+    """The kind of email for an iTIP method (docs/design.md 1.1). A REQUEST is an update only
+    when Convoke sent this recipient a REQUEST for the event before (``requested_before``);
+    otherwise it is their first invitation, whatever its SEQUENCE: a server sends an
+    attendee added later the event's current SEQUENCE (docs/messages-and-caldav.md), and an
+    update to someone whose earlier REQUEST is unknown reads as an invitation too."""
     if method is Method.CANCEL:
         return EmailKind.CANCELLATION
     if method is Method.REPLY:
         return EmailKind.REPLY
-    if event.sequence > 0 or previous_known:
-        return EmailKind.UPDATE
-    return EmailKind.INVITATION
+    return EmailKind.UPDATE if requested_before else EmailKind.INVITATION
 
 
 def email_context(
@@ -116,8 +116,11 @@ def email_context(
     recipient: str,
     organizer_address: str,
     prefs: Preferences,
-    previous: Event | None,
+    previous: ITipMessage | None,
 ) -> dict[str, Any]:
+    """The template context of ``message`` for one reader. ``previous`` is the last REQUEST
+    this reader was sent for the event (an update says what changed from it), None when
+    unknown or unreadable."""
     language, zone = prefs.language, prefs.time_zone
     organizer_cn = name_text(event.organizer.name if event.organizer else "")
     organizer_name = organizer_cn or organizer_address
@@ -169,6 +172,7 @@ def email_context(
         if kind is not EmailKind.REPLY
         else [],
         "rsvp": None,
+        "over": False,
         "changes": [],
         "heading": "",
         "attendee_name": "",
@@ -192,16 +196,35 @@ def email_context(
             heading=translate(f"email.heading.reply.{word}", language, attendee=attendee_name),
         )
         return context
+    changes = Changes(lines=[])
+    if kind is EmailKind.UPDATE and previous is not None:
+        changes = changes_describe(previous=previous, message=message, zone=zone, language=language)
+    context["changes"] = changes.lines
+    # "Changed one occurrence" only when the reader's occurrence did change (issue 13).
+    context["occurrence_changed"] = changes.occurrence_changed
     heading_key = f"email.heading.{kind.value}"
-    if occurrence and kind in (EmailKind.CANCELLATION, EmailKind.UPDATE) and master is None:
+    if (
+        occurrence
+        and master is None
+        and (
+            kind is EmailKind.CANCELLATION
+            or (kind is EmailKind.UPDATE and changes.occurrence_changed)
+        )
+    ):
         heading_key += "_occurrence"
     context["heading"] = translate(heading_key, language, organizer=organizer_name)
-    if kind is EmailKind.UPDATE and previous is not None:
-        context["changes"] = _changes_or_none(previous, event, zone=zone, language=language)
     if method is Method.REQUEST:
-        context["rsvp"] = rsvp_links(
-            message=message, event=event, attendee=recipient, organizer=organizer_address
-        )
+        # Issue 13, finding 5: links to an event already over could only answer 410.
+        ends = last_end(message.events)
+        context["over"] = ends is not None and ends <= timezone.now()
+        if not context["over"]:
+            context["rsvp"] = rsvp_links(
+                message=message,
+                event=event,
+                attendee=recipient,
+                organizer=organizer_address,
+                ends=ends,
+            )
     return context
 
 
@@ -253,54 +276,18 @@ def _guests(event: Event, language: str) -> list[dict[str, str]]:
     return guests
 
 
-def _changes_or_none(
-    previous: Event, event: Event, *, zone: str | None, language: str
-) -> list[str]:
-    """What changed, or nothing when the previous version cannot be compared: an earlier,
-    stranger version of the event never stops this one (docs/design.md 1.5)."""
-    try:
-        return _changes(previous, event, zone=zone, language=language)
-    except (ICalendarError, ValueError, ArithmeticError, LookupError, TypeError) as exc:
-        logger.warning(
-            "previous version not comparable error=%s; no change list", type(exc).__name__
-        )
-        return []
-
-
-def _changes(previous: Event, event: Event, *, zone: str | None, language: str) -> list[str]:
-    changes = []
-    if (previous.start, previous.end) != (event.start, event.end):
-        old = when_text(previous, zone=zone, language=language).text
-        changes.append(translate("email.changes.time", language, old=old))
-    if plain_line(previous.location) != plain_line(event.location):
-        if plain_line(previous.location):
-            changes.append(
-                translate("email.changes.location", language, old=plain_line(previous.location))
-            )
-        else:
-            changes.append(translate("email.changes.location_added", language))
-    if plain_line(previous.summary) != plain_line(event.summary) and plain_line(previous.summary):
-        changes.append(
-            translate("email.changes.summary", language, old=plain_line(previous.summary))
-        )
-    if previous.rrule != event.rrule and previous.rrule is not None:
-        old_repeats = recurrence_text(previous, zone=zone, language=language)
-        if old_repeats:
-            changes.append(translate("email.changes.recurrence", language, old=old_repeats))
-    return changes
-
-
 def rsvp_links(
-    *, message: ITipMessage, event: Event, attendee: str, organizer: str
+    *, message: ITipMessage, event: Event, attendee: str, organizer: str, ends: dt.datetime | None
 ) -> dict[str, str] | None:
     """``{action: url}`` for Accept / Maybe / Decline (docs/design.md 1.2), or None when the
     recipient is not an attendee of the event (the RSVP page could only refuse them).
 
-    The token expires after the event's last occurrence plus the grace period.
+    The token expires after the event's last occurrence (``ends``, from
+    :func:`invitations.rendering.occurrences.last_end`) plus the grace period.
     """
     if event.attendee(attendee) is None:
         return None
-    expires_at = rsvp_token_expiry(last_end=last_end(message.events))
+    expires_at = rsvp_token_expiry(last_end=ends)
     token = rsvp_token_make(
         uid=event.uid,
         attendee=attendee,

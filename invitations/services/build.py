@@ -2,9 +2,9 @@
 
 :func:`batch_inputs` reads, for a list of deliveries, in a constant number of queries: each
 calendar message's stored parse and attachment (``Delivery.prepared``, no parse), the earlier
-version of every REQUEST (to say what changed) and the stored preferences of everyone the
-emails are for. :func:`delivery_email_build` then builds one delivery's email from them
-without a query (a booking notice still reads its booking).
+version of every REQUEST (whether it is an update, and what changed) and the stored
+preferences of everyone the emails are for. :func:`delivery_email_build` then builds one
+delivery's email from them without a query (a booking notice still reads its booking).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from invitations.emails import email_build, users_by_address
 from invitations.models import Delivery, DeliveryKind
 from invitations.notices import notice_email_build
 from invitations.prepared import PreparedMessage, prepared_load, prepared_message_load
+from invitations.selectors import NEVER_DELIVERED
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class BatchInputs:
 
     prepared: dict[int, PreparedMessage] = field(default_factory=dict)
     previous: dict[int, ITipMessage] = field(default_factory=dict)
+    requested_before: set[int] = field(default_factory=set)
     users: dict[str, User] | None = None
 
 
@@ -38,13 +40,16 @@ def _is_request(delivery: Delivery) -> bool:
     return delivery.kind == DeliveryKind.ITIP and delivery.method == Method.REQUEST
 
 
-def _previous_versions(requests: list[Delivery]) -> dict[int, ITipMessage]:
-    """For each REQUEST, the last REQUEST stored before it for the same event (and
-    occurrence) and recipient, parsed: two queries for the whole batch, one when none has
-    an earlier version."""
+def _previous_versions(requests: list[Delivery]) -> tuple[dict[int, ITipMessage], set[int]]:
+    """For each REQUEST, the last REQUEST stored before it for the same event (whichever
+    occurrence) and recipient that did not end dead or skipped
+    (:func:`invitations.selectors.previous_request_body`'s choice, for a whole batch): the
+    readable ones parsed, and the REQUESTs that have one at all (an update, even when the
+    earlier version cannot be read). Two queries for the whole batch, one when none has an
+    earlier version."""
     uids = {delivery.uid for delivery in requests}
     recipients = {delivery.recipient for delivery in requests}
-    candidates: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    candidates: dict[tuple[str, str], list[int]] = defaultdict(list)
     rows = (
         Delivery.objects.filter(
             kind=DeliveryKind.ITIP,
@@ -53,22 +58,21 @@ def _previous_versions(requests: list[Delivery]) -> dict[int, ITipMessage]:
             recipient__in=recipients,
             pk__lt=max(delivery.pk for delivery in requests),
         )
+        .exclude(status__in=NEVER_DELIVERED)
         .order_by("pk")
-        .values_list("pk", "uid", "recipient", "recurrence_id")
+        .values_list("pk", "uid", "recipient")
     )
-    for pk, uid, recipient, recurrence_id in rows:
-        candidates[(uid, recipient, recurrence_id)].append(pk)
+    for pk, uid, recipient in rows:
+        candidates[(uid, recipient)].append(pk)
     chosen: dict[int, int] = {}
     for delivery in requests:
         earlier = [
-            pk
-            for pk in candidates.get((delivery.uid, delivery.recipient, delivery.recurrence_id), [])
-            if pk < delivery.pk
+            pk for pk in candidates.get((delivery.uid, delivery.recipient), []) if pk < delivery.pk
         ]
         if earlier:
             chosen[delivery.pk] = earlier[-1]
     if not chosen:
-        return {}
+        return {}, set()
     parsed: dict[int, ITipMessage | None] = {}
     for pk, stored, body in Delivery.objects.filter(pk__in=set(chosen.values())).values_list(
         "pk", "prepared", "body"
@@ -80,11 +84,12 @@ def _previous_versions(requests: list[Delivery]) -> dict[int, ITipMessage]:
             except ICalendarError:
                 logger.warning("previous version of an event unreadable; no change list")
         parsed[pk] = message
-    return {
+    readable = {
         pk: message
         for pk, previous_pk in chosen.items()
         if (message := parsed.get(previous_pk)) is not None
     }
+    return readable, set(chosen)
 
 
 def batch_inputs(deliveries: list[Delivery]) -> BatchInputs:
@@ -106,7 +111,7 @@ def batch_inputs(deliveries: list[Delivery]) -> BatchInputs:
                 addresses.add(primary.organizer.address)
     requests = [delivery for delivery in deliveries if _is_request(delivery)]
     if requests:
-        inputs.previous = _previous_versions(requests)
+        inputs.previous, inputs.requested_before = _previous_versions(requests)
     inputs.users = users_by_address(addresses) if addresses else {}
     return inputs
 
@@ -140,5 +145,6 @@ def delivery_email_build(*, delivery: Delivery, inputs: BatchInputs | None = Non
         time_zone=delivery.time_zone or None,
         prepared=prepared,
         previous=inputs.previous.get(delivery.pk),
+        requested_before=delivery.pk in inputs.requested_before,
         users=inputs.users if prepared is not None else None,
     )

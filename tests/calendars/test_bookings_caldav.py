@@ -15,6 +15,7 @@ from calendars.models import Booking, BookingStatus, PublishState, Schedule, Tra
 from tests.calendars.test_bookings_google import calendar_part, slot, transitions
 from tests.factories import CalendarFactory, ScheduleFactory, UserFactory
 from tests.fakes.radicale import RadicaleServer
+from tests.fakes.sabre import SabreLike
 from tests.fixtures import Commit
 
 pytestmark = pytest.mark.django_db
@@ -63,8 +64,9 @@ def test_request_puts_event_with_organizer_and_attendee_when_calendar_is_caldav(
     attendee = event.attendee(BOOKEE)
     assert attendee is not None and attendee.partstat == "NEEDS-ACTION" and attendee.rsvp
     assert event.end - event.start == dt.timedelta(minutes=45)  # type: ignore[operator]
-    # The server schedules (CALDAV_SERVER_SCHEDULES): Convoke mails only the subscriber.
-    assert [m.to for m in mail.outbox] == [["organizer@example.org"]]
+    # Radicale does not schedule (no calendar-auto-schedule in its DAV header): Convoke
+    # mails the subscriber, and the bookee its own REQUEST.
+    assert sorted(m.to for m in mail.outbox) == [[BOOKEE], ["organizer@example.org"]]
 
 
 def test_confirm_bumps_sequence_and_sets_status_confirmed_when_calendar_is_caldav(
@@ -122,9 +124,7 @@ def test_convoke_sends_request_and_cancel_when_server_does_not_schedule(
     radicale: RadicaleServer,
     schedule: Schedule,
     commit: Commit,
-    settings,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = False
     booking = request_booking(commit, schedule)
     with commit():
         services.booking_cancel(booking_id=booking.pk, source=TransitionSource.API)
@@ -134,6 +134,24 @@ def test_convoke_sends_request_and_cancel_when_server_does_not_schedule(
     assert "METHOD:REQUEST" in request and "SEQUENCE:0" in request
     assert "METHOD:CANCEL" in cancel and "SEQUENCE:1" in cancel
     assert stored(radicale, schedule) == []
+
+
+def test_convoke_sends_no_request_when_the_server_announces_scheduling(
+    sabre: SabreLike, commit: Commit
+) -> None:
+    # A server that schedules (sabre/dav: calendar-auto-schedule) sends the REQUEST of the
+    # organizer's write itself, through its callback; Convoke mails only the subscriber.
+    owner = UserFactory(email=sabre.user_add("organizer@example.org"), full_name="Olive")
+    [calendar_url] = sabre.calendar_urls("organizer@example.org")
+    calendar = CalendarFactory(owner=owner, remote_id=calendar_url)
+    schedule = ScheduleFactory(owner=owner, calendar=calendar, slug="sabre-meet", slot_minutes=45)
+
+    booking = request_booking(commit, schedule)
+
+    assert booking.publish_state == PublishState.PUBLISHED
+    assert [m.to for m in mail.outbox] == [["organizer@example.org"]]
+    [request] = sabre.callbacks_take()
+    assert (request.method, request.recipient) == ("REQUEST", BOOKEE)
 
 
 def test_wrong_credentials_mark_sync_failed_when_server_refuses(

@@ -33,7 +33,6 @@ BOOKEE = "bob@example.net"
 
 @pytest.fixture
 def schedule(settings: Any) -> Schedule:
-    settings.CALDAV_SERVER_SCHEDULES = True
     owner = UserFactory(email="owner@example.org", full_name="Olive Owner")
     calendar = CalendarFactory(owner=owner)
     return ScheduleFactory(owner=owner, calendar=calendar, slug="emails", slot_minutes=30)

@@ -304,11 +304,12 @@ def test_check_deploy_names_every_problem_of_a_bad_installation(tmp_path: Path) 
             "MESSAGES_API_URL": "https://messages.example.org",
             "GOOGLE_INVITE_ENABLED": "true",
             "TRANSLATIONS_JSON_PATH": str(tmp_path / "missing.json"),
+            "CALDAV_SERVER_SCHEDULES": "false",
         },
         tmp_path,
     )
     assert result.returncode != 0
-    for check_id in ("E001", "E003", "E004", "E008", "E009", "E010"):
+    for check_id in ("E001", "E003", "E004", "E008", "E009", "E010", "W001", "W002"):
         assert f"convoke.{check_id}" in result.stderr
 
 
@@ -344,10 +345,25 @@ def test_check_deploy_finds_no_convoke_problem_on_a_good_installation(tmp_path: 
             "APP_URL": "https://convoke.example.org",
             "ALLOWED_HOSTS": "convoke.example.org",
             "EMAIL_HOST": "smtp.example.org",
+            "CALDAV_URL": "https://dav.example.org/",
+            "CALDAV_OUTBOUND_API_KEY": "o" * 40,
         },
         tmp_path,
     )
     assert "convoke." not in result.stdout + result.stderr
+
+
+def test_check_deploy_warns_that_answers_cannot_be_recorded_without_a_caldav_server(
+    settings: SettingsWrapper,
+) -> None:
+    settings.CALDAV_URL = ""
+    [warning] = checks.check_caldav_server()
+    assert warning.id == "convoke.W001" and "cannot be recorded" in warning.msg
+    settings.CALDAV_URL = "https://dav.example.org/"
+    settings.CALDAV_OUTBOUND_API_KEY = settings.CALDAV_USERNAME = ""
+    assert _ids(checks.check_caldav_server()) == ["convoke.W001"]
+    settings.CALDAV_USERNAME = "convoke"
+    assert checks.check_caldav_server() == []
 
 
 def test_translations_check_fails_when_a_key_used_by_the_email_code_is_missing(

@@ -26,7 +26,7 @@ print(json.dumps({
     "MAIL_ROUTE": settings.MAIL_ROUTE,
     "MAILERS": settings.MAILERS,
     "CALLBACK_MAX_BYTES": settings.CALLBACK_MAX_BYTES,
-    "CALDAV_SERVER_SCHEDULES": settings.CALDAV_SERVER_SCHEDULES,
+    "RETIRED_VARIABLES_SET": list(settings.RETIRED_VARIABLES_SET),
     "CALENDAR_ITIP_ENABLED": settings.CALENDAR_ITIP_ENABLED,
     "GOOGLE_INVITE_ENABLED": settings.GOOGLE_INVITE_ENABLED,
     "GOOGLE_TOKEN_URI": settings.GOOGLE_TOKEN_URI,
@@ -86,7 +86,7 @@ def test_defaults_give_the_embedded_setup_when_debug(tmp_path: Path) -> None:
         }
     }
     assert values["CALLBACK_MAX_BYTES"] == 1024 * 1024
-    assert values["CALDAV_SERVER_SCHEDULES"] is True
+    assert values["RETIRED_VARIABLES_SET"] == []
     assert values["CALENDAR_ITIP_ENABLED"] is True
     assert values["GOOGLE_INVITE_ENABLED"] is False
     assert values["GOOGLE_TOKEN_URI"] == "https://oauth2.googleapis.com/token"
@@ -177,7 +177,12 @@ def test_database_and_broker_urls_are_read(tmp_path: Path) -> None:
     assert values["CELERY_BROKER_CONFIGURED"] is True
 
 
-@pytest.mark.parametrize("flag", ["CALDAV_SERVER_SCHEDULES", "CALENDAR_ITIP_ENABLED"])
+def test_a_retired_variable_still_set_is_named(tmp_path: Path) -> None:
+    values = _read({"DEBUG": "true", "CALDAV_SERVER_SCHEDULES": "true"}, tmp_path)
+    assert values["RETIRED_VARIABLES_SET"] == ["CALDAV_SERVER_SCHEDULES"]
+
+
+@pytest.mark.parametrize("flag", ["CALENDAR_ITIP_ENABLED"])
 def test_boolean_flags_are_read(tmp_path: Path, flag: str) -> None:
     values = _read({"DEBUG": "true", flag: "false"}, tmp_path)
     assert values[flag] is False

@@ -8,6 +8,10 @@ the end. Import it into a ``conftest.py`` to use it::
 
 :class:`RadicaleServer` creates calendar collections (``MKCALENDAR``) and reads stored
 objects back over HTTP, so tests check what a client of the server would see.
+
+:func:`radicale_accounts` is another session server, whose htpasswd file tests add accounts
+to while it runs (Radicale reads the file on every request), so every test gets users of its
+own (:class:`Account`), whose calendar home is ``/<email>/``.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+from caldav.calendarobjectresource import Event as DAVEvent
+from caldav.davclient import DAVClient
 
 from tests.conftest import free_port
 
@@ -156,3 +164,80 @@ def radicale_server() -> Iterator[RadicaleServer]:
     htpasswd.write_text(f"{username}:{password}\n", encoding="utf-8")
     with radicale_running(folder, htpasswd) as (url, process):
         yield RadicaleServer(url=url, username=username, password=password, process=process)
+
+
+# --- Radicale with accounts ------------------------------------------------------------------
+
+
+@dataclass
+class RadicaleAccounts:
+    url: str
+    htpasswd: Path
+    process: subprocess.Popen[bytes]
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def account_new(self, email: str | None = None) -> Account:
+        email = email or f"org-{uuid.uuid4().hex[:10]}@example.org"
+        password = secrets.token_urlsafe(12)
+        with self._lock, self.htpasswd.open("a", encoding="utf-8") as handle:
+            handle.write(f"{email}:{password}\n")
+        return Account(server_url=self.url, email=email, password=password)
+
+
+@dataclass
+class Account:
+    server_url: str
+    email: str
+    password: str
+    calendars: dict[str, str] = field(default_factory=dict)  # name -> collection URL
+
+    @property
+    def home(self) -> str:
+        return f"{self.server_url}{quote(self.email, safe='@')}/"
+
+    def client(self) -> DAVClient:
+        return DAVClient(
+            url=self.server_url,
+            username=self.email,
+            password=self.password,
+            auth_type="basic",
+            enable_rfc6764=False,
+            timeout=10,
+        )
+
+    def calendar_create(self, name: str) -> str:
+        made = self.client().principal().calendar_home_set.make_calendar(name=name)
+        self.calendars[name] = str(made.url)
+        return str(made.url)
+
+    def event_create(self, body: bytes, calendar: str = "Work") -> str:
+        """Store ``body`` with the caldav library; returns the object's URL."""
+        client = self.client()
+        event = DAVEvent(client=client, parent=client.calendar(url=self.calendars[calendar]))
+        event.save(raw_data=body, no_overwrite=True)
+        return str(event.url)
+
+    def stored(self, uid: str, calendar: str = "Work") -> tuple[str, bytes]:
+        """(ETag, bytes) of the object with this UID, read with a calendar-query REPORT."""
+        found = self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid)
+        raw = found.raw_data
+        assert raw is not None and found.etag
+        return found.etag, bytes(raw)
+
+    def replace(self, uid: str, edit: Callable[[bytes], bytes], calendar: str = "Work") -> None:
+        """The organizer's client changes the event (an unconditional PUT of new bytes)."""
+        found = self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid)
+        assert found.raw_data is not None
+        found.save(raw_data=edit(bytes(found.raw_data)), precondition="etag")
+
+    def delete(self, uid: str, calendar: str = "Work") -> None:
+        self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid).delete()
+
+
+@pytest.fixture(scope="session")
+def radicale_accounts() -> Iterator[RadicaleAccounts]:
+    folder = Path(tempfile.mkdtemp(prefix="convoke-rsvp-radicale-"))
+    htpasswd = folder / "users"
+    htpasswd.write_text("", encoding="utf-8")
+    with radicale_running(folder, htpasswd) as (url, process):
+        yield RadicaleAccounts(url=url, htpasswd=htpasswd, process=process)

@@ -2,6 +2,6 @@
 the inbound-email tests (a fake Brevo API)."""
 
 from tests.fakes.brevo_inbound import brevo_api
-from tests.invitations.rsvp_support import dav_proxy, organizer, radicale_accounts
+from tests.invitations.rsvp_support import dav_proxy, organizer
 
-__all__ = ["brevo_api", "dav_proxy", "organizer", "radicale_accounts"]
+__all__ = ["brevo_api", "dav_proxy", "organizer"]

@@ -18,107 +18,24 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import secrets
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
-from caldav.calendarobjectresource import Event as DAVEvent
-from caldav.davclient import DAVClient
 
 from tests.conftest import free_port
-from tests.fakes.radicale import radicale_running
+from tests.fakes.radicale import Account, RadicaleAccounts
+
+__all__ = ["Account", "DavProxy", "event_body", "future", "partstats", "rsvp_path", "rsvp_token"]
 from tests.scheduling.itip import fold
 
 ORGANIZER_NAME = "Alice Martin"
 HOLD_TIMEOUT_SECONDS = 10.0
-
-
-# --- Radicale with accounts ------------------------------------------------------------------
-
-
-@dataclass
-class RadicaleAccounts:
-    url: str
-    htpasswd: Path
-    process: subprocess.Popen[bytes]
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def account_new(self, email: str | None = None) -> Account:
-        email = email or f"org-{uuid.uuid4().hex[:10]}@example.org"
-        password = secrets.token_urlsafe(12)
-        with self._lock, self.htpasswd.open("a", encoding="utf-8") as handle:
-            handle.write(f"{email}:{password}\n")
-        return Account(server_url=self.url, email=email, password=password)
-
-
-@dataclass
-class Account:
-    server_url: str
-    email: str
-    password: str
-    calendars: dict[str, str] = field(default_factory=dict)  # name -> collection URL
-
-    @property
-    def home(self) -> str:
-        return f"{self.server_url}{quote(self.email, safe='@')}/"
-
-    def client(self) -> DAVClient:
-        return DAVClient(
-            url=self.server_url,
-            username=self.email,
-            password=self.password,
-            auth_type="basic",
-            enable_rfc6764=False,
-            timeout=10,
-        )
-
-    def calendar_create(self, name: str) -> str:
-        made = self.client().principal().calendar_home_set.make_calendar(name=name)
-        self.calendars[name] = str(made.url)
-        return str(made.url)
-
-    def event_create(self, body: bytes, calendar: str = "Work") -> str:
-        """Store ``body`` with the caldav library; returns the object's URL."""
-        client = self.client()
-        event = DAVEvent(client=client, parent=client.calendar(url=self.calendars[calendar]))
-        event.save(raw_data=body, no_overwrite=True)
-        return str(event.url)
-
-    def stored(self, uid: str, calendar: str = "Work") -> tuple[str, bytes]:
-        """(ETag, bytes) of the object with this UID, read with a calendar-query REPORT."""
-        found = self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid)
-        raw = found.raw_data
-        assert raw is not None and found.etag
-        return found.etag, bytes(raw)
-
-    def replace(self, uid: str, edit: Callable[[bytes], bytes], calendar: str = "Work") -> None:
-        """The organizer's client changes the event (an unconditional PUT of new bytes)."""
-        found = self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid)
-        assert found.raw_data is not None
-        found.save(raw_data=edit(bytes(found.raw_data)), precondition="etag")
-
-    def delete(self, uid: str, calendar: str = "Work") -> None:
-        self.client().calendar(url=self.calendars[calendar]).get_event_by_uid(uid).delete()
-
-
-@pytest.fixture(scope="session")
-def radicale_accounts() -> Iterator[RadicaleAccounts]:
-    folder = Path(tempfile.mkdtemp(prefix="convoke-rsvp-radicale-"))
-    htpasswd = folder / "users"
-    htpasswd.write_text("", encoding="utf-8")
-    with radicale_running(folder, htpasswd) as (url, process):
-        yield RadicaleAccounts(url=url, htpasswd=htpasswd, process=process)
 
 
 def point_convoke_at(settings: Any, account: Account, *, url: str | None = None) -> None:
@@ -127,7 +44,6 @@ def point_convoke_at(settings: Any, account: Account, *, url: str | None = None)
     settings.CALDAV_PASSWORD = account.password
     settings.CALDAV_OUTBOUND_API_KEY = ""
     settings.CALDAV_CALENDAR_HOME_TEMPLATE = (url or account.server_url) + "{email}/"
-    settings.CALDAV_SERVER_SCHEDULES = False
     settings.CALDAV_TIMEOUT_SECONDS = 5.0
 
 

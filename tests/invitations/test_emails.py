@@ -93,15 +93,24 @@ def test_message_id_gets_angle_brackets_when_given_bare() -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "sequence", "subject"),
+    ("method", "sequence", "requested_before", "subject"),
     [
-        ("REQUEST", 0, "Invitation: Quarterly planning"),
-        ("REQUEST", 2, "Updated invitation: Quarterly planning"),
-        ("CANCEL", 3, "Cancelled: Quarterly planning"),
+        ("REQUEST", 0, False, "Invitation: Quarterly planning"),
+        ("REQUEST", 0, True, "Updated invitation: Quarterly planning"),
+        ("REQUEST", 2, True, "Updated invitation: Quarterly planning"),
+        # Issue 13, finding 2: an attendee added later gets the event's current SEQUENCE,
+        # yet it is the first invitation Convoke sends them.
+        ("REQUEST", 2, False, "Invitation: Quarterly planning"),
+        ("CANCEL", 3, False, "Cancelled: Quarterly planning"),
     ],
 )
-def test_kind_follows_method_and_sequence(method: str, sequence: int, subject: str) -> None:
-    message = build(request(method=method, sequence=sequence), method=method)
+def test_kind_follows_method_and_whether_a_request_was_sent_before(
+    method: str, sequence: int, requested_before: bool, subject: str
+) -> None:
+    previous = request() if requested_before else None
+    message = build(
+        request(method=method, sequence=sequence), method=method, previous_body=previous
+    )
     assert message["Subject"] == subject
 
 
@@ -224,7 +233,8 @@ def _tokens(plain: str) -> list:
 
 def test_token_names_the_occurrence_when_request_is_for_one_occurrence() -> None:
     body = request(sequence=1, extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
-    message = build(body)
+    before = request(location="Room 1", extra="RECURRENCE-ID;TZID=Europe/Brussels:20300312T140000")
+    message = build(body, previous_body=before)
     plain, _, _ = parts(message)
     assert message["Subject"] == "Updated invitation: Quarterly planning"
     assert "This change concerns the occurrence on Tuesday 12 March 2030" in plain
@@ -256,8 +266,10 @@ def test_update_lists_what_changed_when_previous_version_is_known() -> None:
     assert "The title changed (it was Planning)." in plain
 
 
-def test_update_without_earlier_version_has_no_change_list() -> None:
-    plain, _, _ = parts(build(request(sequence=3)))
+def test_request_without_an_earlier_one_is_an_invitation_without_change_list() -> None:
+    message = build(request(sequence=3))
+    plain, _, _ = parts(message)
+    assert message["Subject"] == "Invitation: Quarterly planning"
     assert "What changed" not in plain
 
 

@@ -18,6 +18,7 @@ import pytest
 from invitations.emails import email_build
 
 from .corpus import corpus_path
+from .emails_samples import request
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("CONVOKE_UPDATE_GOLDEN") == "1"
@@ -57,6 +58,15 @@ CASES = {
         "b@example.com",
         "Europe/Paris",
     ),
+    # Invented (the corpus' events are all over, so their emails carry no links): a weekly
+    # series in 2030 with its Accept / Maybe / Decline links.
+    "future_series_with_links": (
+        "sample:weekly",
+        "REQUEST",
+        "organizer@example.org",
+        "attendee@example.net",
+        "Europe/Brussels",
+    ),
     # Nextcloud: an attendee's REPLY to the organizer.
     "reply_accepted": (
         "nextcloud-calendar__reply.ics",
@@ -72,8 +82,13 @@ _TOKEN = re.compile(r"token=[^&\s\"'<]+")
 
 def render(case: str, language: str) -> tuple[str, str]:
     filename, method, sender, recipient, zone = CASES[case]
+    body = (
+        request(extra="RRULE:FREQ=WEEKLY;COUNT=6")
+        if filename == "sample:weekly"
+        else corpus_path(filename).read_bytes()
+    )
     mail = email_build(
-        body=corpus_path(filename).read_bytes(),
+        body=body,
         method=method,
         sender=sender,
         recipient=recipient,

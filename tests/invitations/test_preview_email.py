@@ -56,3 +56,29 @@ def test_preview_refuses_a_file_that_is_not_icalendar(tmp_path: Path) -> None:
 def test_preview_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="cannot read"):
         call_command("preview_email", str(tmp_path / "nope.ics"), "--out", str(tmp_path))
+
+
+def test_preview_renders_an_update_with_what_changed_when_given_the_previous_version(
+    tmp_path: Path,
+) -> None:
+    moved = tmp_path / "moved.ics"
+    moved.write_bytes(
+        SAMPLE.read_bytes()
+        .replace(b"LOCATION:Room 4", b"LOCATION:Room 12")
+        .replace(b"SEQUENCE:0", b"SEQUENCE:1")
+    )
+    call_command(
+        "preview_email",
+        str(moved),
+        "--previous",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path),
+        stdout=io.StringIO(),
+    )
+    text = (tmp_path / "moved.request.en.txt").read_text()
+    assert "The place changed (it was Room 4)." in text
+    call_command(
+        "preview_email", str(moved), "--out", str(tmp_path / "first"), stdout=io.StringIO()
+    )
+    assert "changed" not in (tmp_path / "first" / "moved.request.en.txt").read_text()

@@ -148,7 +148,6 @@ def test_each_reply_reaches_the_organizer_when_answers_come_within_one_second(
 ) -> None:
     # Two attendees, then a change of mind, all stamped within the same second: the
     # organizer must get three REPLYs, ordered by DTSTAMP (RFC 5546 section 2.1.5).
-    settings.CALDAV_SERVER_SCHEDULES = False
     uid = _event(organizer)
     moment = timezone.now()
     answers = [(BOB, PartStat.ACCEPTED), (JIMBOB, PartStat.TENTATIVE), (BOB, PartStat.DECLINED)]

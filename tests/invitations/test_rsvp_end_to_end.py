@@ -57,7 +57,6 @@ def deliver(client: Client, django_capture_on_commit_callbacks: Any) -> Any:
 def test_organizer_gets_the_reply_when_the_invitee_answers_from_the_email_link(
     client: Client, deliver: Any, organizer: Account, smtp_sink: SmtpSink, settings: Any
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = False
     uid = f"{uuid.uuid4().hex}@dav.example.org"
     attendees = [(BOB, "NEEDS-ACTION"), (CAROL, "NEEDS-ACTION")]
     organizer.event_create(event_body(uid=uid, organizer=organizer.email, attendees=attendees))

@@ -22,6 +22,7 @@ from calendars.models import BookingStatus, BookingTransition, TransitionSource
 from invitations.models import Delivery
 from scheduling.models import SchedulingMessage
 from tests.factories import BookingFactory, UserFactory
+from tests.fakes.radicale import RadicaleAccounts
 from tests.invitations.rsvp_support import (
     Account,
     DavProxy,
@@ -215,7 +216,6 @@ def test_post_writes_and_sends_nothing_when_the_answer_is_already_recorded(
 def test_post_stores_a_reply_for_the_organizer_when_the_server_does_not_schedule(
     client: Client, organizer: Account, event: str, settings: Any
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = False
 
     _post(client, _token(organizer, event), "tentative")
 
@@ -232,16 +232,42 @@ def test_post_stores_a_reply_for_the_organizer_when_the_server_does_not_schedule
     assert b"METHOD:REPLY" in bytes(delivery.body)
 
 
-def test_post_stores_no_reply_when_the_server_schedules(
-    client: Client, organizer: Account, event: str, settings: Any
+def test_post_writes_the_organizers_copy_and_our_reply_when_the_server_does_not_schedule(
+    client: Client, organizer: Account, radicale_accounts: RadicaleAccounts, settings: Any
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = True
+    # Convoke could act as the attendee (an API key), and the attendee has a copy, but
+    # Radicale does not schedule: written there, the answer would reach nobody.
+    attendee = radicale_accounts.account_new(f"bob-{uuid.uuid4().hex[:8]}@x.com")
+    attendee.calendar_create("Calendar")
+    uid = f"{uuid.uuid4().hex}@dav.example.org"
+    body = event_body(
+        uid=uid, organizer=organizer.email, attendees=[(attendee.email, "NEEDS-ACTION")]
+    )
+    organizer.event_create(body)
+    attendee.event_create(body, calendar="Calendar")
+    proxy = DavProxy(
+        upstream=organizer.server_url,
+        api_key="outbound-key-for-tests-0123456789",
+        passwords={organizer.email: organizer.password, attendee.email: attendee.password},
+    )
+    proxy.start()
+    try:
+        settings.CALDAV_URL = proxy.url
+        settings.CALDAV_OUTBOUND_API_KEY = proxy.api_key
+        settings.CALDAV_USERNAME = settings.CALDAV_CALENDAR_HOME_TEMPLATE = ""
+        token = rsvp_token(uid=uid, attendee=attendee.email, organizer=organizer.email)
 
-    response = _post(client, _token(organizer, event), "accepted")
+        response = client.post("/rsvp/", {"token": token, "action": "accepted"})
+    finally:
+        proxy.stop()
 
     assert response.status_code == 200
-    assert partstats(organizer.stored(event)[1])[None][BOB] == "ACCEPTED"
-    assert Delivery.objects.filter(method="REPLY").count() == 0
+    assert "who is sent an email about it" in _text(response)
+    assert partstats(organizer.stored(uid)[1])[None][attendee.email] == "ACCEPTED"
+    assert partstats(attendee.stored(uid, calendar="Calendar")[1])[None] == {
+        attendee.email: "NEEDS-ACTION"
+    }
+    assert Delivery.objects.filter(method="REPLY", recipient=organizer.email).count() == 1
 
 
 def test_post_declines_the_booking_when_the_event_is_a_booking(
@@ -267,7 +293,6 @@ def test_post_declines_the_booking_when_the_event_is_a_booking(
 def test_post_records_a_bookings_answer_once_and_stores_our_reply_when_the_server_does_not_schedule(
     client: Client, organizer: Account, settings: Any
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = False
     booking = BookingFactory(attendee_email=BOB, status=BookingStatus.REQUESTED)
     organizer.event_create(
         event_body(
@@ -482,6 +507,28 @@ def test_unreachable_server_gets_503_when_nothing_listens(
     assert response.status_code == 503
 
 
+@pytest.mark.parametrize(("language", "accept"), LANGUAGES)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_page_says_answers_cannot_be_recorded_when_no_caldav_server_is_configured(
+    client: Client, settings: Any, language: str, accept: str, method: str
+) -> None:
+    # Issue 13, finding 6: not "try again in a moment", which could never help.
+    settings.CALDAV_URL = ""
+    token = rsvp_token(uid="u@example.org", attendee=BOB, organizer="alice@example.org")
+
+    if method == "get":
+        response = client.get(rsvp_path(token), HTTP_ACCEPT_LANGUAGE=accept)
+    else:
+        response = _post(client, token, "accepted", HTTP_ACCEPT_LANGUAGE=accept)
+
+    assert response.status_code == 503
+    assert "Retry-After" not in response
+    strings = _strings(language)
+    assert strings["rsvp.error.not_configured.title"] in _text(response)
+    assert strings["rsvp.error.unavailable.title"] not in _text(response)
+    assert strings["rsvp.error.unavailable.retry"] not in _text(response)
+
+
 def test_page_follows_the_account_language_when_the_browser_asks_another(
     client: Client, organizer: Account, event: str
 ) -> None:
@@ -508,7 +555,6 @@ def test_queries_stay_constant_when_the_page_is_opened_and_answered(
     settings: Any,
     django_assert_max_num_queries: Any,
 ) -> None:
-    settings.CALDAV_SERVER_SCHEDULES = False
     token = _token(organizer, event)
 
     # the invitee's preferences (2) and whether a Google booking holds this UID (1)

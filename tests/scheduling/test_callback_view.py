@@ -233,6 +233,19 @@ def test_callback_stores_both_replies_when_two_attendees_answer_in_the_same_seco
     assert Delivery.objects.filter(recipient=ORGANIZER).count() == 2
 
 
+def test_callback_stores_both_replies_when_one_attendee_changes_their_mind_in_the_same_second(
+    client: Client,
+) -> None:
+    # Issue 13: sabre's DTSTAMP has whole seconds; an answer changed at once (accepted, then
+    # declined, through the RSVP page) is a second answer the organizer must hear of.
+    for partstat in ("ACCEPTED", "DECLINED", "DECLINED"):
+        body = itip_body(method="REPLY", attendees=[(ATTENDEE, partstat)])
+        response = post_callback(client, body, method="REPLY", sender=ATTENDEE, recipient=ORGANIZER)
+        assert response.status_code == 202
+
+    assert Delivery.objects.filter(recipient=ORGANIZER).count() == 2
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_callback_stores_once_when_copies_arrive_concurrently() -> None:

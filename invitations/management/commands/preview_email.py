@@ -2,7 +2,9 @@
 
 Renders the email Convoke would send for an iCalendar file and writes its HTML, its plain
 text and the whole message (.eml, attachment included) for operators and template authors.
-Nothing is sent and nothing is stored.
+Nothing is sent and nothing is stored. A REQUEST is an invitation unless ``--previous``
+names the earlier version the recipient was sent: it is then an update that says what
+changed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, required=True, help="folder to write into")
         parser.add_argument("--sender", default=None, help="default: the ORGANIZER")
         parser.add_argument("--recipient", default=None, help="default: the first ATTENDEE")
+        parser.add_argument(
+            "--previous",
+            type=Path,
+            default=None,
+            help="the earlier version the recipient was sent (.ics): the email is an update",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
@@ -55,6 +63,11 @@ class Command(BaseCommand):
             raise CommandError(
                 "the file names no ORGANIZER or ATTENDEE to use: pass --sender and --recipient"
             )
+        previous: Path | None = options["previous"]
+        try:
+            previous_body = previous.read_bytes() if previous is not None else None
+        except OSError as exc:
+            raise CommandError(f"cannot read {previous}: {exc.strerror}") from exc
         try:
             mail = email_build(
                 body=body,
@@ -64,6 +77,7 @@ class Command(BaseCommand):
                 message_id=f"<preview.{path.stem}@convoke.invalid>",
                 language=options["lang"],
                 time_zone=options["tz"],
+                previous_body=previous_body,
             )
         except (ICalendarError, ValueError) as exc:
             raise CommandError(f"cannot render {path}: {exc}") from exc

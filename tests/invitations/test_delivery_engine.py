@@ -295,6 +295,39 @@ def test_an_update_says_what_changed_when_its_earlier_version_is_in_the_same_bat
     assert "Kick-off" in text  # the earlier title is named in the change list
 
 
+def _subjects(sink: SmtpSink) -> list[str]:
+    return sorted(str(mail.message["Subject"]) for mail in sink.messages)
+
+
+def test_a_batch_counts_an_earlier_request_only_when_it_reached_the_recipient(
+    smtp_sink: SmtpSink,
+) -> None:
+    # The batch's reads follow invitations.selectors.previous_request_body: the last REQUEST
+    # to that recipient for the UID, whichever occurrence, not counting dead or skipped ones.
+    [dead] = store(1, summary="Lost")
+    Delivery.objects.filter(pk=dead.pk).update(status=DeliveryStatus.DEAD)
+    store(1, start=1, summary="Other")  # another event, another recipient
+    store(1, summary="Lost again", sequence=1)  # the same event and recipient as the dead one
+
+    deliveries_send(linger=0.0)
+
+    assert _subjects(smtp_sink) == ["Invitation: Lost again", "Invitation: Other"]
+
+
+def test_a_batch_makes_an_update_of_a_request_whose_earlier_version_cannot_be_read(
+    smtp_sink: SmtpSink,
+) -> None:
+    [earlier] = store(1, summary="Kick-off")
+    Delivery.objects.filter(pk=earlier.pk).update(
+        status=DeliveryStatus.SENT, body=b"not a calendar", prepared=None
+    )
+    store(1, summary="Kick-off, moved", sequence=1)
+
+    deliveries_send(linger=0.0)
+
+    assert _subjects(smtp_sink) == ["Updated invitation: Kick-off, moved"]
+
+
 # --- exactly once ---------------------------------------------------------------------------------
 
 

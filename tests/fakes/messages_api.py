@@ -228,10 +228,12 @@ class FakeMessagesApi:
         try:
             if delay:
                 time.sleep(delay)
-            self._submit_answer(handler, body)
         finally:
+            # Counted out before the answer is written: the client may open its next submit
+            # as soon as it reads this answer, before this thread would run again.
             with self.lock:
                 state.submitting -= 1
+        self._submit_answer(handler, body)
 
     def _submit_answer(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         with self.lock:

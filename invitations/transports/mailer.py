@@ -21,6 +21,7 @@ from anymail.exceptions import (
 )
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage, mailers
+from django.core.mail.backends.base import BaseEmailBackend
 
 from invitations.transports.base import PermanentSendError, SendResult, TransientSendError
 
@@ -97,23 +98,30 @@ def classify_exception(exc: BaseException) -> TransientSendError | PermanentSend
     raise TypeError(f"not a mailer failure: {type(exc).__name__}") from exc
 
 
+# What a Django mailer raises when a send fails (each one classified by classify_exception).
+MAILER_ERRORS = (smtplib.SMTPException, AnymailError, ImproperlyConfigured, OSError, ValueError)
+
+
+def mailer_send(connection: BaseEmailBackend, email: EmailMessage) -> SendResult:
+    """Send ``email`` over ``connection`` (a backend of ``settings.MAILERS``), its failure
+    classified as transient or permanent."""
+    try:
+        sent = connection.send_messages([email])
+    except MAILER_ERRORS as exc:
+        raise classify_exception(exc) from exc
+    if not sent:
+        raise TransientSendError("the mailer reported that nothing was sent")
+    status = getattr(email, "anymail_status", None)
+    provider_id = getattr(status, "message_id", None) if status is not None else None
+    return SendResult(provider_message_id=str(provider_id) if provider_id else "")
+
+
 class MailerTransport:
     """Send through the Django mailer ``settings.MAILERS[MAILER_ALIAS]``."""
 
     def send(self, *, email: EmailMessage, sender: str, recipient: str) -> SendResult:
         try:
             connection = mailers[MAILER_ALIAS]
-            sent = connection.send_messages([email])
-        except (
-            smtplib.SMTPException,
-            AnymailError,
-            ImproperlyConfigured,
-            OSError,
-            ValueError,
-        ) as exc:
+        except MAILER_ERRORS as exc:
             raise classify_exception(exc) from exc
-        if not sent:
-            raise TransientSendError("the mailer reported that nothing was sent")
-        status = getattr(email, "anymail_status", None)
-        provider_id = getattr(status, "message_id", None) if status is not None else None
-        return SendResult(provider_message_id=str(provider_id) if provider_id else "")
+        return mailer_send(connection, email)

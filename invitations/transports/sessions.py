@@ -35,15 +35,19 @@ from typing import Protocol
 
 import requests
 from anymail.exceptions import AnymailError
-from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage, mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 from calendars.logs import exception_where
 from invitations.mime import email_bytes, envelope_address
 from invitations.models import MAILER_TRANSPORTS, DeliveryTransport
-from invitations.transports.base import SendError, SendResult, TransientSendError
-from invitations.transports.mailer import MAILER_ALIAS, classify_exception
+from invitations.transports.base import SendError, SendResult
+from invitations.transports.mailer import (
+    MAILER_ALIAS,
+    MAILER_ERRORS,
+    classify_exception,
+    mailer_send,
+)
 from invitations.transports.messages_api import MessagesApiTransport
 
 logger = logging.getLogger(__name__)
@@ -132,24 +136,13 @@ class MailerSession:
         self.opened = False
 
     def send(self, item: Outgoing) -> SendResult:
-        try:
-            if not self.opened:
+        if not self.opened:
+            try:
                 self.backend.open()
-                self.opened = True
-            sent = self.backend.send_messages([item.email])
-        except (
-            smtplib.SMTPException,
-            AnymailError,
-            ImproperlyConfigured,
-            OSError,
-            ValueError,
-        ) as exc:
-            raise classify_exception(exc) from exc
-        if not sent:
-            raise TransientSendError("the mailer reported that nothing was sent")
-        status = getattr(item.email, "anymail_status", None)
-        provider_id = getattr(status, "message_id", None) if status is not None else None
-        return SendResult(provider_message_id=str(provider_id) if provider_id else "")
+            except MAILER_ERRORS as exc:
+                raise classify_exception(exc) from exc
+            self.opened = True
+        return mailer_send(self.backend, item.email)
 
     def close(self) -> None:
         if self.opened:

@@ -120,6 +120,39 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def radicale_command(
+    *, port: int, users: Path, folder: Path, rights_file: Path | None = None
+) -> list[str]:
+    """The command that runs Radicale on ``127.0.0.1:port`` with plain-text htpasswd
+    ``users``, its collections under ``folder``, and the rights of ``rights_file`` (each user
+    their own collections when None)."""
+    rights = (
+        ["--rights-type", "from_file", "--rights-file", str(rights_file)]
+        if rights_file is not None
+        else ["--rights-type", "owner_only"]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "radicale",
+        "--config",
+        "",
+        "--server-hosts",
+        f"127.0.0.1:{port}",
+        "--auth-type",
+        "htpasswd",
+        "--auth-htpasswd-filename",
+        str(users),
+        "--auth-htpasswd-encryption",
+        "plain",
+        *rights,
+        "--storage-filesystem-folder",
+        str(folder / "collections"),
+        "--logging-level",
+        "warning",
+    ]
+
+
 def start(folder: Path, port: int, password: str) -> subprocess.Popen[bytes]:
     """Start Radicale on ``127.0.0.1:port`` with its files in ``folder``; returns once it
     answers. Raises :class:`DevCalDAVError`."""
@@ -138,29 +171,7 @@ def start(folder: Path, port: int, password: str) -> subprocess.Popen[bytes]:
     users.write_text(f"{SERVICE_ACCOUNT}:{password}\n", encoding="utf-8")
     users.chmod(0o600)
     rights.write_text(RIGHTS, encoding="utf-8")
-    command = [
-        sys.executable,
-        "-m",
-        "radicale",
-        "--config",
-        "",
-        "--server-hosts",
-        f"127.0.0.1:{port}",
-        "--auth-type",
-        "htpasswd",
-        "--auth-htpasswd-filename",
-        str(users),
-        "--auth-htpasswd-encryption",
-        "plain",
-        "--rights-type",
-        "from_file",
-        "--rights-file",
-        str(rights),
-        "--storage-filesystem-folder",
-        str(folder / "collections"),
-        "--logging-level",
-        "warning",
-    ]
+    command = radicale_command(port=port, users=users, folder=folder, rights_file=rights)
     with (folder / "radicale.log").open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ import requests
 from caldav.calendarobjectresource import Event as DAVEvent
 from caldav.davclient import DAVClient
 
+from calendars.devcaldav import radicale_command
 from tests.conftest import free_port
 
 START_TIMEOUT_SECONDS = 20.0
@@ -118,27 +118,7 @@ def radicale_running(folder: Path, htpasswd: Path) -> Iterator[tuple[str, subpro
     owner-only rights and its collections under ``folder``; yield (base URL, process) once it
     answers, and stop it afterwards."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "radicale",
-        "--config",
-        "",
-        "--server-hosts",
-        f"127.0.0.1:{port}",
-        "--auth-type",
-        "htpasswd",
-        "--auth-htpasswd-filename",
-        str(htpasswd),
-        "--auth-htpasswd-encryption",
-        "plain",
-        "--rights-type",
-        "owner_only",
-        "--storage-filesystem-folder",
-        str(folder / "collections"),
-        "--logging-level",
-        "warning",
-    ]
+    command = radicale_command(port=port, users=htpasswd, folder=folder)
     log = (folder / "radicale.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

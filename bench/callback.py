@@ -84,9 +84,10 @@ class Sink:
 class SinkProcess:
     """``bench/sink.py`` as a child process, driven over its control port."""
 
-    def __init__(self, python: str) -> None:
+    def __init__(self, python: str, impl: str = "light") -> None:
+        self.impl = impl
         self.process = subprocess.Popen(
-            [python, str(BENCH_DIR / "sink.py")],
+            [python, str(BENCH_DIR / "sink.py"), "--impl", impl],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -506,6 +507,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of unmeasured load")
     parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait for load < 0.5")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
+    parser.add_argument(
+        "--sink",
+        choices=("light", "aiosmtpd"),
+        default="light",
+        help="the SMTP sink's server (bench/sink.py): light, or aiosmtpd as measured before",
+    )
     options = parser.parse_args()
     project = options.project.resolve()
     python = str(project / ".venv" / "bin" / "python")
@@ -517,7 +524,7 @@ def main() -> None:
         if options.servers
         else None
     )
-    sink = SinkProcess(sys.executable)
+    sink = SinkProcess(sys.executable, options.sink)
     stack = Stack(environment={}, scratch=scratch)
     try:
         server_environment: dict[str, str] = {}
@@ -575,6 +582,7 @@ def main() -> None:
             "load: distinct sabre-shaped REQUESTs (bench/sabre.py, "
             f"{len(sabre_request(0)[0])} bytes each), one recipient per callback"
         )
+        print(f"sink: bench/sink.py --impl {sink.impl}")
         if options.wait_quiet:
             wait_quiet(options.wait_quiet)
         if options.warmup:

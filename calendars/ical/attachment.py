@@ -1,10 +1,33 @@
-"""The ``text/calendar`` part of an email (RFC 6047), built from a parsed message."""
+"""The ``text/calendar`` part of an email (RFC 6047), built from a parsed message.
+
+A component that needs no rewriting (every TZID it uses is defined, every value readable) is
+sent as the sender wrote it: the content lines the parser noted for it
+(:func:`calendars.ical.budgets.component_source`), folded again at 75 octets (RFC 5545
+section 3.1), instead of being serialized again by ``icalendar``, whose folding goes
+character by character: a line of at most 75 octets (20 of a sabre/dav VEVENT's 26) is copied,
+a longer one is folded by ``icalendar`` itself (``Contentline.to_ical``). For a sabre/dav
+invitation, ``build_attachment`` went from about 0.6 ms of CPU to 0.25-0.3 ms, the average over
+the shared corpus from 2.0-2.4 ms to 0.55 ms (``bench/attachment.py``). The sender's lines
+also keep what a second serialization would change (its escapes, the order of its
+parameters and properties), and they re-parse to what was read.
+
+Only lines every reader reads alike are copied: ``icalendar`` reads leniently (whitespace
+around ``;`` and ``=``, backslash escapes in parameters, a line without ``:``), and a stricter
+client would read such a line otherwise, or not at all (vobject refuses Apple's
+``X-TITLE=Hauptstraße 1-5\\; 4041 Linz``). A component with a line outside RFC 5545 section
+3.1's grammar is serialized by ``icalendar`` as before. The check is that grammar as one
+regular expression (:data:`_STRICT_CONTENT_LINE`, like ``icalendar``'s own ``UNSAFE_CHAR``):
+it extracts nothing (``icalendar`` has parsed the line already) and costs 0.02 ms for a sabre
+VEVENT's 26 lines, where asking ``icalendar`` to split each line again in strict mode costs
+0.54 ms.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hashlib
+import re
 from collections.abc import Iterable
 from copy import deepcopy
 from typing import Any
@@ -12,7 +35,7 @@ from typing import Any
 import icalendar
 from icalendar.prop import vBroken
 
-from calendars.ical.budgets import calendars_read
+from calendars.ical.budgets import calendars_read, component_source
 from calendars.ical.parse import decode
 from calendars.ical.types import LIBRARY_ERRORS, Event, ITipMessage, Method
 from calendars.ical.vtimezone import Years
@@ -75,7 +98,7 @@ def build_attachment(
         return custom[tzid] is not None
 
     used: set[str] = set()
-    components = []
+    components: list[bytes] = []
     for component in source.subcomponents:
         if component.name == "VTIMEZONE":
             continue
@@ -83,8 +106,9 @@ def build_attachment(
         unknown = {t for t in tzids if iana_name(t) is None and not defined(t)}
         used |= tzids - unknown
         if unknown or _has_broken(component):
-            component = _cleaned(component, unknown)
-        components.append(component)
+            components.append(bytes(_cleaned(component, unknown).to_ical()))
+        else:
+            components.append(_sender_lines(component) or bytes(component.to_ical()))
     timezones: list[bytes] = []
     for tzid in sorted(used):
         if custom.get(tzid) is not None:
@@ -94,15 +118,46 @@ def build_attachment(
         if name is None or (name == "UTC" and tzid.upper() == "UTC"):
             continue
         timezones.append(_generated_timezone_ical(name, first, last, tzid))
-    # The calendar's own lines, then its components one by one: the same bytes as
-    # serializing the whole tree, with each generated VTIMEZONE serialized once per zone.
+    # The calendar's own lines, then its components one by one, each generated VTIMEZONE
+    # serialized once per zone.
     end = b"END:VCALENDAR\r\n"
     head = bytes(calendar.to_ical())
     assert head.endswith(end)
-    parts = [head[: -len(end)], *timezones]
-    parts += [bytes(component.to_ical()) for component in components]
-    parts.append(end)
-    return b"".join(parts)
+    return b"".join([head[: -len(end)], *timezones, *components, end])
+
+
+_LINE_OCTETS = 75  # RFC 5545 section 3.1, the line break excluded
+
+# RFC 5545 section 3.1: contentline = name *(";" param) ":" value, with no backslash in a
+# parameter (icalendar reads escapes there, the RFC does not) and no white space at the edges
+# of an unquoted parameter value (icalendar strips it, the RFC keeps it).
+_CONTROL = "\x00-\x08\x0a-\x1f\x7f"
+_NAME = "[A-Za-z0-9-]+"
+_SAFE = f'[^{_CONTROL}";:,\\\\]'
+_SAFE_EDGE = f'[^{_CONTROL}";:,\\\\ \t]'
+_PARAMETER_VALUE = f'(?:"[^{_CONTROL}"\\\\]*"|(?:{_SAFE_EDGE}(?:{_SAFE}*{_SAFE_EDGE})?)?)'
+_STRICT_CONTENT_LINE = re.compile(
+    f"{_NAME}(?:;{_NAME}={_PARAMETER_VALUE}(?:,{_PARAMETER_VALUE})*)*:[^{_CONTROL}]*"
+)
+
+
+def _sender_lines(component: Any) -> bytes | None:
+    """``component`` as the sender wrote it, UTF-8 with CRLF line ends, every physical line
+    at most 75 octets (RFC 5545 section 3.1); None when its lines were not noted whole and
+    readable, or one is outside the RFC's grammar (the caller serializes the component)."""
+    source = component_source(component)
+    if source is None or source.line_error:
+        return None
+    lines: list[str] = []
+    for line in source.content_lines():
+        if _STRICT_CONTENT_LINE.fullmatch(line) is None:
+            return None
+        if len(line) <= _LINE_OCTETS and (line.isascii() or len(line.encode()) <= _LINE_OCTETS):
+            lines.append(line)
+        else:
+            lines.append(line.to_ical().decode("utf-8"))  # icalendar's folding
+    lines.append("")
+    return "\r\n".join(lines).encode("utf-8")
 
 
 @functools.lru_cache(maxsize=512)

@@ -13,13 +13,18 @@ as it passes a limit instead of after it has been read whole. The parser also ne
 TZID while parsing: ``icalendar`` would otherwise build a zone from the sender's VTIMEZONE and
 keep it in a process-wide cache, and look names up on the file system; Convoke resolves every
 TZID itself (:mod:`calendars.ical.zones`).
+
+While it reads, the parser notes on each top-level component (a VCALENDAR's VEVENT, VTODO,
+VTIMEZONE...) the content lines it was read from (:class:`SourceLines`,
+:func:`component_source`), so that the attachment can send the sender's own lines instead of
+serializing the component again (:mod:`calendars.ical.attachment`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import icalendar
@@ -61,6 +66,42 @@ class ParseLimits:
 
 LIMITS = ParseLimits()
 
+
+@dataclass(frozen=True, slots=True)
+class SourceLines:
+    """Where a top-level component was read from: ``lines[start:stop]``, its BEGIN and END
+    lines included, of the body's unfolded content lines (RFC 5545 section 3.1, as
+    ``icalendar`` split the text), and whether the parser met a line it could not read as
+    written in it (``line_error``: a line ``icalendar`` skipped, ``handle_line_parse_error``,
+    or an END naming another component than the one it closed).
+
+    It describes the component as read: a (deep) copy of the component, made to be changed,
+    carries no source (``None``).
+    """
+
+    lines: Sequence[Contentline] = field(repr=False)
+    start: int
+    stop: int
+    line_error: bool
+
+    def content_lines(self) -> Sequence[Contentline]:
+        return self.lines[self.start : self.stop]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> None:
+        return None
+
+
+# The attribute of a parsed top-level component that holds its SourceLines.
+_SOURCE_ATTRIBUTE = "convoke_source"
+
+
+def component_source(component: Any) -> SourceLines | None:
+    """The :class:`SourceLines` :class:`BoundedParser` noted for ``component`` (a top-level
+    component it read whole: not a VTIMEZONE whose rules it skipped), or None."""
+    source = getattr(component, _SOURCE_ATTRIBUTE, None)
+    return source if isinstance(source, SourceLines) else None
+
+
 # Values that are read as text whatever their length: their cost grows with the length only.
 _LONG_VALUE_TYPES: tuple[type, ...] = (vText, vBinary, vUri, vUnknown)
 _LIST_PROPERTIES = frozenset({"RDATE", "EXDATE", "CATEGORIES", "FREEBUSY", "RESOURCES"})
@@ -89,14 +130,22 @@ class BoundedParser(CalendarIcalParser):
         self._parameters_seen = 0
         self._list_items_seen = 0
         self._unread_depth = 0  # > 0: inside a VTIMEZONE whose rules are not built
+        # The top-level component being read (SourceLines): the index of the current line in
+        # the content lines, of its BEGIN line, and what makes its lines unusable as they are.
+        self._line_index = 0
+        self._top_start = 0
+        self._top_line_error = False
+        self._top_partial = False  # a VTIMEZONE whose rules are not built
 
     def parse_content_lines(self) -> None:
         # The loop of ComponentIcalParser.parse_content_lines, with the line checked before
-        # icalendar splits it into name, parameters and value (the costly part of a long line).
-        for line in self._content_lines_iterator:
+        # icalendar splits it into name, parameters and value (the costly part of a long line),
+        # and its index noted (the iterator is initialize_parsing's, over _content_lines).
+        for index, line in enumerate(self._content_lines_iterator):
             if not line:
                 continue
             self._check_line(line)
+            self._line_index = index
             if self._unread_depth:
                 self._unread(line)
                 continue
@@ -179,6 +228,11 @@ class BoundedParser(CalendarIcalParser):
                 limit="line length",
             )
 
+    def handle_line_parse_error(self, exception: Exception) -> None:
+        if len(self._stack) > 1:
+            self._top_line_error = True
+        super().handle_line_parse_error(exception)
+
     def handle_begin_component(self, vals: str) -> None:
         self._components_seen += 1
         limits = self.limits
@@ -197,16 +251,30 @@ class BoundedParser(CalendarIcalParser):
                 "a component name is longer than 255 characters", limit="line length"
             )
         super().handle_begin_component(vals)
+        if len(self._stack) == 2:
+            self._top_start = self._line_index
+            self._top_line_error = self._top_partial = False
 
     def handle_end_component(self, vals: str) -> None:
-        # ComponentIcalParser.handle_end_component without the process-wide zone cache.
+        # ComponentIcalParser.handle_end_component without the process-wide zone cache, noting
+        # the lines of a top-level component.
         if not self._stack:
             raise ValueError("END encountered without an accompanying BEGIN!")
         component = self._stack.pop()
         if not self._stack:
             self._components.append(component)
-        else:
-            self._stack[-1].add_component(component)
+            return
+        self._stack[-1].add_component(component)
+        if vals.upper() != component.name:
+            self._top_line_error = True
+        if len(self._stack) == 1 and not self._top_partial:
+            source = SourceLines(
+                lines=self._content_lines,
+                start=self._top_start,
+                stop=self._line_index + 1,
+                line_error=self._top_line_error,
+            )
+            setattr(component, _SOURCE_ATTRIBUTE, source)
 
     def prepare_components(self) -> None:
         # CalendarIcalParser parses everything a second time when a VTIMEZONE comes after the
@@ -258,6 +326,7 @@ class BoundedParser(CalendarIcalParser):
             and zone_known(vals)
         ):
             self._unread_depth = 1
+            self._top_partial = True
 
     def _factory(self, name: str, params: Any) -> Any:
         return self.get_factory_for_property(name, params)

@@ -148,8 +148,9 @@ def _message_from_calendar(calendar: Any, raw: bytes, text: str) -> ITipMessage:
 
 def event_from_component(component: Any, context: ZoneContext, text: str) -> Event:
     # Its properties are read once into a plain dict (keyed by the upper-cased names, as the
-    # component stores them): a component's own ``get`` costs a case-folding and, for each
-    # absent property, a KeyError caught (issue 14: about a fifth of this function's time).
+    # component stores them): a component's own ``get`` case-folds the name and, for an
+    # absent property, raises and catches a KeyError (issue 14: 0.7 us a read, 1.6 us a miss;
+    # an event is asked for about 35, year checks included).
     properties = properties_of(component)
     uid = _text(properties, "UID").strip()
     if not uid:

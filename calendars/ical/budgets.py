@@ -32,6 +32,7 @@ from icalendar.parser.content_line import Contentline, Contentlines
 from icalendar.parser.ical.calendar import CalendarIcalParser
 from icalendar.prop import vBinary, vBroken, vText, vUnknown, vUri
 
+from calendars.ical.lines import content_line_parts
 from calendars.ical.types import BudgetExceeded
 
 # The years of event dates (DTSTART, DTEND, RECURRENCE-ID, RDATE, EXDATE, UNTIL). No calendar
@@ -150,7 +151,7 @@ class BoundedParser(CalendarIcalParser):
                 self._unread(line)
                 continue
             try:
-                name, params, vals = line.parts()
+                name, params, vals = content_line_parts(line)
             except ValueError as exc:
                 self.handle_line_parse_error(exc)
                 continue

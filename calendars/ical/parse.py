@@ -147,19 +147,24 @@ def _message_from_calendar(calendar: Any, raw: bytes, text: str) -> ITipMessage:
 
 
 def event_from_component(component: Any, context: ZoneContext, text: str) -> Event:
-    uid = _text(component, "UID").strip()
+    # Its properties are read once into a plain dict (keyed by the upper-cased names, as the
+    # component stores them): a component's own ``get`` case-folds the name and, for an
+    # absent property, raises and catches a KeyError (issue 14: 0.7 us a read, 1.6 us a miss;
+    # an event is asked for about 35, year checks included).
+    properties = properties_of(component)
+    uid = _text(properties, "UID").strip()
     if not uid:
-        summary = " ".join(_text(component, "SUMMARY").split())[:60]
+        summary = " ".join(_text(properties, "SUMMARY").split())[:60]
         named = f" ({summary!r})" if summary else ""
         raise ICalendarError(
             f"a VEVENT{named} has no UID; every event of an iTIP message needs one "
             "(RFC 5546 section 3.2)"
         )
-    _reject_broken(component, text, uid)
-    event_years_check(component)
-    start_prop = _single(component, "DTSTART", text, uid)
-    end_prop = _single(component, "DTEND", text, uid)
-    duration_prop = _single(component, "DURATION", text, uid)
+    _reject_broken(properties, text, uid)
+    event_years_check(properties)
+    start_prop = _single(properties, "DTSTART", text, uid)
+    end_prop = _single(properties, "DTEND", text, uid)
+    duration_prop = _single(properties, "DURATION", text, uid)
 
     start = moment_of(start_prop, context) if start_prop is not None else None
     all_day = isinstance(start, dt.date) and not isinstance(start, dt.datetime)
@@ -180,13 +185,13 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
     if start is not None and end is not None:
         end = _checked_end(start, end, text, uid)
         year_check(end, "the end of the event")
-    recurrence_prop = _single(component, "RECURRENCE-ID", text, uid)
+    recurrence_prop = _single(properties, "RECURRENCE-ID", text, uid)
     recurrence_id = moment_of(recurrence_prop, context) if recurrence_prop is not None else None
     this_and_future = (
         recurrence_prop is not None
         and str(recurrence_prop.params.get("RANGE", "")).upper() == "THISANDFUTURE"
     )
-    dtstamp_prop = first_value(component, "DTSTAMP")
+    dtstamp_prop = first_value(properties, "DTSTAMP")
     dtstamp_value = getattr(dtstamp_prop, "dt", None) if dtstamp_prop is not None else None
     dtstamp = dtstamp_value if isinstance(dtstamp_value, dt.datetime) else None
     tzid = (
@@ -196,26 +201,26 @@ def event_from_component(component: Any, context: ZoneContext, text: str) -> Eve
     )
     return Event(
         uid=uid,
-        sequence=_sequence(component, text, uid),
+        sequence=_sequence(properties, text, uid),
         recurrence_id=recurrence_id,
         this_and_future=this_and_future,
         dtstamp=dtstamp,
-        summary=_text(component, "SUMMARY"),
-        description=_text(component, "DESCRIPTION"),
-        location=_text(component, "LOCATION"),
-        url=web_url(_text(component, "URL")),
-        conference_url=conference_url(component),
+        summary=_text(properties, "SUMMARY"),
+        description=_text(properties, "DESCRIPTION"),
+        location=_text(properties, "LOCATION"),
+        url=web_url(_text(properties, "URL")),
+        conference_url=conference_url(properties),
         start=start,
         end=end,
         all_day=all_day,
         time_zone=zone_name(start, context, tzid),
         tzid=tzid,
-        rrule=rrule_read(component),
-        rdates=tuple(_moments(component, "RDATE", context)),
-        exdates=tuple(_moments(component, "EXDATE", context)),
-        status=_text(component, "STATUS").upper(),
-        organizer=organizer_read(component),
-        attendees=tuple(attendees_read(component)),
+        rrule=rrule_read(properties),
+        rdates=tuple(_moments(properties, "RDATE", context)),
+        exdates=tuple(_moments(properties, "EXDATE", context)),
+        status=_text(properties, "STATUS").upper(),
+        organizer=organizer_read(properties),
+        attendees=tuple(attendees_read(properties)),
     )
 
 
@@ -264,7 +269,16 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         yield start_line, "".join(parts)
 
 
+def properties_of(component: Any) -> dict[str, Any]:
+    """A component's properties as a plain dict, keyed by their upper-cased names (icalendar's
+    ``CaselessDict`` stores them so): read with ``.get("NAME")`` like the component itself.
+    A snapshot: properties added to the component later are not in it."""
+    return dict(component.items())
+
+
 def first_value(component: Any, name: str) -> Any:
+    """The first value of the property ``name`` (upper-case) of a component or of its
+    :func:`properties_of`, or None."""
     value = component.get(name)
     if isinstance(value, list):
         return value[0] if value else None

@@ -1,5 +1,9 @@
 """The people and links of a VEVENT: ORGANIZER, ATTENDEEs (RFC 5545 section 3.8.4), and
-the web and conference URLs an email may show."""
+the web and conference URLs an email may show.
+
+Each function takes a VEVENT or its properties read once (``parse.properties_of``): both are
+read with ``.get("NAME")``, the name upper-cased.
+"""
 
 from __future__ import annotations
 
@@ -40,8 +44,15 @@ def conference_url(component: Any) -> str:
     return ""
 
 
-def _param(prop: Any, name: str) -> str:
-    params = getattr(prop, "params", {})
+def _params(prop: Any) -> dict[str, Any]:
+    """A property's parameters as a plain dict, keyed by their upper-cased names (icalendar's
+    ``Parameters`` stores them so): several are read from each ATTENDEE, and a plain lookup
+    costs no case-folding (issue 14)."""
+    params = getattr(prop, "params", None)
+    return dict(params.items()) if params else {}
+
+
+def _param(params: dict[str, Any], name: str) -> str:
     value = params.get(name, "")
     if isinstance(value, list):
         value = value[0] if value else ""
@@ -52,7 +63,7 @@ def organizer_read(component: Any) -> Organizer | None:
     prop = _first(component, "ORGANIZER")
     if prop is None:
         return None
-    return Organizer(address=clean_address(str(prop)), name=_param(prop, "CN"))
+    return Organizer(address=clean_address(str(prop)), name=_param(_params(prop), "CN"))
 
 
 def attendees_read(component: Any) -> Iterator[Attendee]:
@@ -60,15 +71,16 @@ def attendees_read(component: Any) -> Iterator[Attendee]:
     if props is None:
         return
     for prop in props if isinstance(props, list) else [props]:
-        partstat_text = _param(prop, "PARTSTAT").upper() or PartStat.NEEDS_ACTION.value
+        params = _params(prop)
+        partstat_text = _param(params, "PARTSTAT").upper() or PartStat.NEEDS_ACTION.value
         try:
             partstat: PartStat | str = PartStat(partstat_text)
         except ValueError:
             partstat = partstat_text
         yield Attendee(
             address=clean_address(str(prop)),
-            name=_param(prop, "CN"),
+            name=_param(params, "CN"),
             partstat=partstat,
-            role=_param(prop, "ROLE").upper() or "REQ-PARTICIPANT",
-            rsvp=_param(prop, "RSVP").upper() == "TRUE",
+            role=_param(params, "ROLE").upper() or "REQ-PARTICIPANT",
+            rsvp=_param(params, "RSVP").upper() == "TRUE",
         )

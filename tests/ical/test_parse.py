@@ -457,3 +457,58 @@ END:VEVENT"""
     with ThreadPoolExecutor(max_workers=8) as pool:
         offsets = list(pool.map(lambda b: parse_itip(b).primary.start.utcoffset(), bodies))
     assert offsets == [dt.timedelta(minutes=minutes) for minutes in range(300)]
+
+
+def test_properties_and_parameters_are_read_whatever_their_case_when_written_in_lower_case() -> (
+    None
+):
+    # RFC 5545 3.1: names are case-insensitive. The reader looks them up by their upper-cased
+    # names in plain dicts (issue 14), which holds because icalendar stores them upper-cased.
+    upper = """BEGIN:VEVENT
+UID:case@example.org
+DTSTAMP:20260301T000000Z
+SEQUENCE:3
+SUMMARY:Case
+DTSTART;TZID=Europe/Paris:20260310T100000
+DTEND;TZID=Europe/Paris:20260310T110000
+RRULE:FREQ=WEEKLY;UNTIL=20260331T000000Z
+EXDATE;TZID=Europe/Paris:20260317T100000
+URL:https://example.org/case
+CONFERENCE;VALUE=URI:https://visio.example.org/case
+STATUS:CONFIRMED
+ORGANIZER;CN=Org Anizer:mailto:org@example.org
+ATTENDEE;CN=Bob Durand;PARTSTAT=ACCEPTED;ROLE=OPT-PARTICIPANT;RSVP=TRUE:mailto:bob@example.net
+END:VEVENT"""
+    lower = """BEGIN:VEVENT
+uid:case@example.org
+dtstamp:20260301T000000Z
+sequence:3
+summary:Case
+dtstart;tzid=Europe/Paris:20260310T100000
+dtend;tzid=Europe/Paris:20260310T110000
+rrule:FREQ=WEEKLY;UNTIL=20260331T000000Z
+exdate;tzid=Europe/Paris:20260317T100000
+url:https://example.org/case
+conference;value=URI:https://visio.example.org/case
+status:CONFIRMED
+organizer;cn=Org Anizer:mailto:org@example.org
+attendee;cn=Bob Durand;partstat=ACCEPTED;role=OPT-PARTICIPANT;rsvp=TRUE:mailto:bob@example.net
+END:VEVENT"""
+    expected = parse_itip(vcalendar(upper)).primary
+    event = parse_itip(vcalendar(lower)).primary
+    assert event == expected
+    assert event.tzid == "Europe/Paris"
+    assert event.sequence == 3
+    assert event.exdates == (dt.datetime(2026, 3, 17, 10, tzinfo=ZoneInfo("Europe/Paris")),)
+    assert event.rrule is not None and event.rrule.freq == "WEEKLY"
+    assert event.conference_url == "https://visio.example.org/case"
+    assert event.organizer == Organizer(address="org@example.org", name="Org Anizer")
+    assert event.attendees == (
+        Attendee(
+            address="bob@example.net",
+            name="Bob Durand",
+            partstat=PartStat.ACCEPTED,
+            role="OPT-PARTICIPANT",
+            rsvp=True,
+        ),
+    )

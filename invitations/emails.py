@@ -63,7 +63,11 @@ from invitations.rendering.context import (
     plain_line,
     rsvp_links,
 )
-from invitations.rendering.templates import email_template, email_template_keys
+from invitations.rendering.templates import (
+    email_template,
+    email_template_keys,
+    translator,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -263,10 +267,11 @@ def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, s
     subject is one capped line without control characters, the text is tidied, and the
     HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
     """
+    context = {**context, "t": translator(context.get("language"))}
     subject = _header_text(
         email_template(f"{template}.subject.txt").render(context), SUBJECT_MAX_CHARS
     )
-    context = {**context, "subject": subject}
+    context["subject"] = subject
     text = _tidy_text(email_template(f"{template}.txt").render(context))
     html = _inliner().inline(email_template(f"{template}.html").render(context))
     return subject, text, html

@@ -12,7 +12,9 @@ templates did:
 - autoescape for ``.html`` only; the subject and text templates are plain text;
 - ``t(key, name=value, ...)``: the string of ``translations.json`` in the context's
   ``language``, formatted with its arguments (:func:`calendars.translations.translate`);
-  the language's strings are resolved once per language (:func:`~calendars.translations.strings_for`);
+  the language's strings are resolved once per language
+  (:func:`~calendars.translations.strings_for`) and once per email (:func:`translator`, in
+  the context as ``t``);
 - ``linebreaksbr``: Django's filter of the same name (newlines to ``<br>``, escaped first);
 - a template's last newline is kept, an unknown name renders empty (as in Django), and
   templates are compiled once per process (no reload check per email).
@@ -24,7 +26,7 @@ syntax trees, so that the translations system check (``calendars.checks``) verif
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from markupsafe import Markup, escape
 from calendars.translations import strings_for
 
 ENGINE_NAME = "emails"
+_BR = Markup("<br>")
 TEMPLATE_FOLDER = "emails"
 
 
@@ -47,25 +50,37 @@ def t(context: jinja2.runtime.Context, key: str, /, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def translator(language: str | None) -> Callable[..., str]:
+    """``t`` for one language, its strings looked up once: what
+    :func:`invitations.emails.email_render` puts in the context (a template calls ``t()``
+    about 40 times per email)."""
+    strings = strings_for(language)
+
+    def t(key: str, /, **params: object) -> str:
+        text = strings.get(key) or key
+        return text.format(**params) if params else text
+
+    return t
+
+
 @jinja2.pass_eval_context
 def linebreaksbr(eval_context: jinja2.nodes.EvalContext, value: object) -> str:
     """Django's ``linebreaksbr``: every newline (CR, LF or CRLF) becomes ``<br>``, the text
     escaped first where autoescape is on."""
     text = normalize_newlines(str(value))
     if eval_context.autoescape:
-        return Markup(str(escape(text)).replace("\n", "<br>"))
+        return escape(text).replace("\n", _BR)
     return text.replace("\n", "<br>")
 
 
 def environment(**options: Any) -> jinja2.Environment:
     """The Jinja2 environment of ``TEMPLATES``' ``emails`` engine (``OPTIONS.environment``)."""
-    options.update(
+    options.pop("autoescape", None)
+    options.update(keep_trailing_newline=True, undefined=jinja2.Undefined, auto_reload=False)
+    env = jinja2.Environment(
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-        keep_trailing_newline=True,
-        undefined=jinja2.Undefined,
-        auto_reload=False,
+        **options,
     )
-    env = jinja2.Environment(**options)
     env.globals["t"] = t
     env.filters["linebreaksbr"] = linebreaksbr
     return env

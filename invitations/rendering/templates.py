@@ -32,7 +32,6 @@ from typing import Any
 
 import jinja2
 from django.template import engines
-from django.utils.text import normalize_newlines
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
@@ -67,7 +66,7 @@ def translator(language: str | None) -> Callable[..., str]:
 def linebreaksbr(eval_context: jinja2.nodes.EvalContext, value: object) -> str:
     """Django's ``linebreaksbr``: every newline (CR, LF or CRLF) becomes ``<br>``, the text
     escaped first where autoescape is on."""
-    text = normalize_newlines(str(value))
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")  # normalize_newlines
     if eval_context.autoescape:
         return escape(text).replace("\n", _BR)
     return text.replace("\n", "<br>")
@@ -100,8 +99,7 @@ def email_template(name: str) -> jinja2.Template:
     return email_environment().get_template(f"{TEMPLATE_FOLDER}/{name}")
 
 
-def _email_template_sources() -> Iterator[tuple[str, str]]:
-    env = email_environment()
+def _email_template_sources(env: jinja2.Environment) -> Iterator[tuple[str, str]]:
     loader = env.loader
     assert loader is not None
     for name in loader.list_templates():
@@ -110,12 +108,13 @@ def _email_template_sources() -> Iterator[tuple[str, str]]:
             yield name, source
 
 
-def email_template_keys() -> set[str]:
-    """Every translation key passed to ``t()`` as a literal in ``templates/emails/``. A key
-    that is not a literal is refused (the check could not verify it): ValueError."""
-    env = email_environment()
+def email_template_keys(*, env: jinja2.Environment | None = None) -> set[str]:
+    """Every translation key passed to ``t()`` as a literal in ``templates/emails/`` (of
+    ``env``'s loader; the emails' engine by default). A key that is not a literal is refused
+    (the check could not verify it): ValueError."""
+    env = env or email_environment()
     keys: set[str] = set()
-    for name, source in _email_template_sources():
+    for name, source in _email_template_sources(env):
         for call in env.parse(source, name=name).find_all(nodes.Call):
             if not (isinstance(call.node, nodes.Name) and call.node.name == "t"):
                 continue

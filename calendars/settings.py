@@ -118,7 +118,16 @@ TEMPLATES = [
             ],
             "builtins": ["calendars.templatetags.translate"],
         },
-    }
+    },
+    # The emails (templates/emails/, and nothing else) are Jinja2: compiled templates cost the
+    # worker a fraction of Django's engine per email (invitations/rendering/templates.py).
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "emails",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "invitations.rendering.templates.environment"},
+    },
 ]
 
 # --- Database -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 
 from django.conf import settings
 
@@ -85,10 +86,29 @@ def resolve_language(language: str | None) -> str:
 
 def translate(key: str, language: str | None, **params: object) -> str:
     """The string for ``key`` in ``language`` (English when missing), formatted with params."""
+    text = strings_for(language).get(key) or key
+    return text.format(**params) if params else text
+
+
+def strings_for(language: str | None) -> Mapping[str, str]:
+    """Every string of ``language`` as :func:`translate` resolves it (a key empty or missing in
+    that language has its English string), computed once per language and file: what a
+    renderer looks up dozens of times per email."""
     strings = catalog()
     lang = FALLBACK_LANGUAGE
     if language:
         base = language.replace("_", "-").split("-")[0].lower()
         lang = base if base in strings else FALLBACK_LANGUAGE
-    text = strings.get(lang, {}).get(key) or strings.get(FALLBACK_LANGUAGE, {}).get(key) or key
-    return text.format(**params) if params else text
+    cached = _TABLES.get((id(strings), lang))
+    if cached is not None and cached[0] is strings:
+        return cached[1]
+    english = strings.get(FALLBACK_LANGUAGE, {})
+    table = {key: text for key, text in english.items() if text}
+    table.update((key, text) for key, text in strings.get(lang, {}).items() if text)
+    _TABLES[(id(strings), lang)] = (strings, MappingProxyType(table))
+    return _TABLES[(id(strings), lang)][1]
+
+
+# (id of the catalog, language) -> (that catalog, its table): a catalog read again (another
+# TRANSLATIONS_JSON_PATH, or the file's cache cleared) gets tables of its own.
+_TABLES: dict[tuple[int, str], tuple[Mapping[str, Mapping[str, str]], Mapping[str, str]]] = {}

@@ -36,7 +36,6 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import DatabaseError
 from django.db.models import Q
-from django.template.loader import render_to_string
 
 from calendars.ical import (
     BudgetExceeded,
@@ -49,7 +48,7 @@ from calendars.ical import (
     parse_itip,
 )
 from calendars.models import User
-from calendars.translations import resolve_language
+from calendars.translations import register_keys, resolve_language
 from invitations.mime import ATTACHMENT_FILENAME, CalendarPart
 from invitations.prepared import PreparedMessage
 from invitations.rendering.context import (
@@ -63,6 +62,11 @@ from invitations.rendering.context import (
     name_text,
     plain_line,
     rsvp_links,
+)
+from invitations.rendering.templates import (
+    email_template,
+    email_template_keys,
+    translator,
 )
 
 logger = logging.getLogger(__name__)
@@ -80,6 +84,9 @@ __all__ = [
 ]
 
 SUBJECT_MAX_CHARS = 200
+
+# The keys the email templates pass to t(), for the translations system check.
+register_keys(email_template_keys())
 
 
 class EmailNotRenderable(ValueError):
@@ -260,12 +267,13 @@ def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, s
     subject is one capped line without control characters, the text is tidied, and the
     HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
     """
+    context = {**context, "t": translator(context.get("language"))}
     subject = _header_text(
-        render_to_string(f"emails/{template}.subject.txt", context), SUBJECT_MAX_CHARS
+        email_template(f"{template}.subject.txt").render(context), SUBJECT_MAX_CHARS
     )
-    context = {**context, "subject": subject}
-    text = _tidy_text(render_to_string(f"emails/{template}.txt", context))
-    html = _inliner().inline(render_to_string(f"emails/{template}.html", context))
+    context["subject"] = subject
+    text = _tidy_text(email_template(f"{template}.txt").render(context))
+    html = _inliner().inline(email_template(f"{template}.html").render(context))
     return subject, text, html
 
 

@@ -74,7 +74,8 @@ class CalendarPart(MIMEPart):
         self.filename = filename
         for name, value in _calendar_headers(method, filename):
             self[name] = value
-        self.set_payload(base64.encodebytes(data).decode("ascii"))
+        self.encoded = base64.encodebytes(data)  # written by email_bytes as it is
+        self.set_payload(self.encoded.decode("ascii"))
 
 
 @lru_cache(maxsize=64)
@@ -200,7 +201,7 @@ def email_bytes(mail: EmailMessage, *, now: dt.datetime | None = None) -> bytes:
             lines += [f"--{outer}".encode(), content_type.encode()]
             lines += [b"Content-Transfer-Encoding: base64"]
             lines += [f'Content-Disposition: attachment; filename="{part.filename}"'.encode()]
-            lines += [b"", base64.encodebytes(part.data).replace(b"\n", _CRLF)]
+            lines += [b"", part.encoded.replace(b"\n", _CRLF)]
         lines += [f"--{outer}--".encode(), b""]
     else:
         lines = [*body, b""]

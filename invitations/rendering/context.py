@@ -28,7 +28,7 @@ from calendars.ical import (
     PartStat,
     recurrence_key,
 )
-from calendars.translations import register_keys, translate
+from calendars.translations import register_keys, strings_for, translate
 from invitations.answers import RsvpAction
 from invitations.rendering.changes import Changes, changes_describe
 from invitations.rendering.dates import moment_text, when_text
@@ -54,6 +54,7 @@ class EmailKind(StrEnum):
 
 
 _REPLY_WORDS = {action.partstat: action.value for action in RsvpAction}
+_PARTSTAT_WORDS = frozenset(p.value.lower() for p in PartStat)
 
 register_keys(
     [
@@ -191,7 +192,7 @@ def email_context(
             attendee_cn=attendee_cn,
             reply_word=word,
             answer=translate(f"email.partstat.{str(attendee.partstat).lower()}", language)
-            if attendee and str(attendee.partstat).lower() in {p.value.lower() for p in PartStat}
+            if attendee and str(attendee.partstat).lower() in _PARTSTAT_WORDS
             else str(attendee.partstat if attendee else "").lower(),
             heading=translate(f"email.heading.reply.{word}", language, attendee=attendee_name),
         )
@@ -262,15 +263,16 @@ def _overrides(message: ITipMessage, event: Event, *, zone: str | None, language
 
 
 def _guests(event: Event, language: str) -> list[dict[str, str]]:
+    strings = strings_for(language)
     guests = []
     for attendee in event.attendees[:GUESTS_LISTED]:
         status = str(attendee.partstat).lower()
-        known = status in {p.value.lower() for p in PartStat}
+        key = f"email.partstat.{status}"
         guests.append(
             {
                 "name": name_text(attendee.name) or attendee.address,
                 "address": attendee.address,
-                "status": translate(f"email.partstat.{status}", language) if known else "",
+                "status": (strings.get(key) or key) if status in _PARTSTAT_WORDS else "",
             }
         )
     return guests
@@ -297,11 +299,9 @@ def rsvp_links(
         else None,
         expires_at=expires_at,
     )
-    base = f"{settings.APP_URL}/rsvp/?"
-    return {
-        action.value: base + urlencode({"token": token, "action": action.value})
-        for action in RsvpAction
-    }
+    # urlencode({"token": token, "action": action}), with the token quoted once for the three.
+    base = f"{settings.APP_URL}/rsvp/?{urlencode({'token': token})}&"
+    return {action.value: base + urlencode({"action": action.value}) for action in RsvpAction}
 
 
 # --- Text hygiene -------------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""The email templates' engine: Jinja2, through Django's backend (``TEMPLATES``' ``emails``).
+
+``templates/emails/`` is rendered by Jinja2 rather than Django's template language: the
+outbox renders three templates per email (subject, text, HTML with ``emails/base.html`` and
+its includes), and Django's engine cost about 0.9 ms of the worker's 1.5 ms per sabre-shaped
+invitation, Jinja2's compiled templates a fraction of it (issue 14; the figures are in the
+commit message). Every other template (pages, admin) stays with Django's engine.
+
+The environment (:func:`environment`, named by ``TEMPLATES``) renders exactly what the Django
+templates did:
+
+- autoescape for ``.html`` only; the subject and text templates are plain text;
+- ``t(key, name=value, ...)``: the string of ``translations.json`` in the context's
+  ``language``, formatted with its arguments (:func:`calendars.translations.translate`);
+  the language's strings are resolved once per language
+  (:func:`~calendars.translations.strings_for`) and once per email (:func:`translator`, in
+  the context as ``t``);
+- ``linebreaksbr``: Django's filter of the same name (newlines to ``<br>``, escaped first);
+- a template's last newline is kept, an unknown name renders empty (as in Django), and
+  templates are compiled once per process (no reload check per email).
+
+:func:`email_template_keys` reads every key a template passes to ``t()``, from the templates'
+syntax trees, so that the translations system check (``calendars.checks``) verifies them:
+:mod:`invitations.emails` registers them when it is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from django.template import engines
+from jinja2 import nodes
+from markupsafe import Markup, escape
+
+from calendars.translations import strings_for
+
+ENGINE_NAME = "emails"
+_BR = Markup("<br>")
+TEMPLATE_FOLDER = "emails"
+
+
+@jinja2.pass_context
+def t(context: jinja2.runtime.Context, key: str, /, **params: object) -> str:
+    """``translate(key, language, **params)`` with the context's ``language``."""
+    text = strings_for(context.get("language")).get(key) or key
+    return text.format(**params) if params else text
+
+
+def translator(language: str | None) -> Callable[..., str]:
+    """``t`` for one language, its strings looked up once: what
+    :func:`invitations.emails.email_render` puts in the context (a template calls ``t()``
+    about 40 times per email)."""
+    strings = strings_for(language)
+
+    def t(key: str, /, **params: object) -> str:
+        text = strings.get(key) or key
+        return text.format(**params) if params else text
+
+    return t
+
+
+@jinja2.pass_eval_context
+def linebreaksbr(eval_context: jinja2.nodes.EvalContext, value: object) -> str:
+    """Django's ``linebreaksbr``: every newline (CR, LF or CRLF) becomes ``<br>``, the text
+    escaped first where autoescape is on."""
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")  # normalize_newlines
+    if eval_context.autoescape:
+        return escape(text).replace("\n", _BR)
+    return text.replace("\n", "<br>")
+
+
+def environment(**options: Any) -> jinja2.Environment:
+    """The Jinja2 environment of ``TEMPLATES``' ``emails`` engine (``OPTIONS.environment``)."""
+    options.pop("autoescape", None)
+    options.update(keep_trailing_newline=True, undefined=jinja2.Undefined, auto_reload=False)
+    env = jinja2.Environment(
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        **options,
+    )
+    env.globals["t"] = t
+    env.filters["linebreaksbr"] = linebreaksbr
+    return env
+
+
+def email_environment() -> jinja2.Environment:
+    """The environment that renders ``templates/emails/``."""
+    engine = engines[ENGINE_NAME]
+    env = getattr(engine, "env", None)
+    if not isinstance(env, jinja2.Environment):
+        raise TypeError(f"TEMPLATES' {ENGINE_NAME!r} engine is not Jinja2")
+    return env
+
+
+def email_template(name: str) -> jinja2.Template:
+    """The compiled template ``emails/<name>`` (compiled once per process)."""
+    return email_environment().get_template(f"{TEMPLATE_FOLDER}/{name}")
+
+
+def _email_template_sources(env: jinja2.Environment) -> Iterator[tuple[str, str]]:
+    loader = env.loader
+    assert loader is not None
+    for name in loader.list_templates():
+        if name.startswith(f"{TEMPLATE_FOLDER}/") and Path(name).suffix in (".html", ".txt"):
+            source, _filename, _uptodate = loader.get_source(env, name)
+            yield name, source
+
+
+def email_template_keys(*, env: jinja2.Environment | None = None) -> set[str]:
+    """Every translation key passed to ``t()`` as a literal in ``templates/emails/`` (of
+    ``env``'s loader; the emails' engine by default). A key that is not a literal is refused
+    (the check could not verify it): ValueError."""
+    env = env or email_environment()
+    keys: set[str] = set()
+    for name, source in _email_template_sources(env):
+        for call in env.parse(source, name=name).find_all(nodes.Call):
+            if not (isinstance(call.node, nodes.Name) and call.node.name == "t"):
+                continue
+            first = call.args[0] if call.args else None
+            if not (isinstance(first, nodes.Const) and isinstance(first.value, str)):
+                raise ValueError(f"{name}:{call.lineno}: t() needs a literal key")
+            keys.add(first.value)
+    return keys

@@ -14,8 +14,18 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from calendars.ical import BudgetExceeded, ICalendarError, ITipMessage, Method, parse_itip
@@ -24,7 +34,7 @@ from calendars.models import Booking, TransitionSource
 from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryKind
 from invitations.prepared import prepared_dump
-from invitations.services import ItipContent, delivery_create
+from invitations.services import ItipContent, deliveries_nudge_on_commit, delivery_new
 from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
@@ -173,6 +183,93 @@ def _answer_of(itip: ITipMessage, sender: str) -> str:
     return ";".join(sorted(answers))
 
 
+def _insert_sql(row: Delivery | SchedulingMessage) -> tuple[str, tuple[Any, ...]]:
+    """Django's own INSERT of ``row`` (every field but the id, values as the ORM prepares
+    them, ``auto_now`` fields set on ``row``), to be composed into one statement."""
+    model = type(row)
+    fields = [field for field in model._meta.local_concrete_fields if not field.primary_key]
+    query = InsertQuery(model)
+    query.insert_values(fields, [row])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def _execute_reconnecting(sql: str, params: tuple[Any, ...]) -> tuple[int, int]:
+    """Run the store's one statement in autocommit and return its row, once more on a new
+    connection when the kept one is dead (the server restarted, a proxy dropped it).
+
+    The statement is its own health check: Django's (``CONN_HEALTH_CHECKS``) would cost a
+    ``SELECT 1`` round trip and a commit before it on every callback, as many commits as
+    the store itself. Sending it again is safe: a first attempt that did commit before the
+    connection died makes the second find its ``dedupe_key`` taken (``IntegrityError``: the
+    stored message is returned).
+    """
+    # Django's attribute (django/db/backends/base/base.py): this request's check is done.
+    connection.health_check_done = True  # type: ignore[attr-defined]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except (OperationalError, InterfaceError):
+        if connection.is_usable():
+            raise
+        logger.warning("scheduling message store: database connection lost, reconnecting")
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    return int(row[0]), int(row[1])
+
+
+def _store(delivery: Delivery, message: SchedulingMessage) -> None:
+    """Insert the delivery and its message, both or neither, and nudge a worker after the
+    commit. Raises ``IntegrityError`` when the message's ``dedupe_key`` is taken.
+
+    On PostgreSQL it is one statement (the delivery's INSERT in a CTE, the message's taking
+    its id): one round trip and, outside a transaction, one commit, where the ORM's two
+    saves in ``transaction.atomic()`` took BEGIN, two INSERTs and COMMIT (four round trips;
+    0.9 ms less web and 0.2 ms less PostgreSQL CPU per callback in bench/engine_cpu.py). A
+    statement is atomic, so both rows commit or neither does, and a taken ``dedupe_key``
+    leaves no delivery behind. Inside a caller's transaction it runs in a savepoint, so that
+    a duplicate does not end the caller's transaction. Elsewhere (SQLite): the two saves in
+    one transaction.
+    """
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+            message.delivery = delivery
+            message.save(force_insert=True)
+        deliveries_nudge_on_commit()
+        return
+    quote = connection.ops.quote_name
+    delivery_sql, delivery_params = _insert_sql(delivery)
+    # The message's delivery is the row the CTE inserted (an expression, compiled in place).
+    message.delivery_id = RawSQL(  # type: ignore[assignment]
+        "SELECT id FROM new_delivery", ()
+    )
+    try:
+        message_sql, message_params = _insert_sql(message)
+    finally:
+        message.delivery_id = None  # type: ignore[assignment]
+    sql = (
+        f"WITH new_delivery AS ({delivery_sql} RETURNING {quote('id')}) "
+        f"{message_sql} RETURNING {quote('id')}, {quote('delivery_id')}"
+    )
+    params = (*delivery_params, *message_params)
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            message_pk, delivery_pk = cursor.fetchone()
+    else:
+        message_pk, delivery_pk = _execute_reconnecting(sql, params)
+    for row, pk in ((delivery, delivery_pk), (message, message_pk)):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
+    message.delivery = delivery
+    deliveries_nudge_on_commit()
+
+
 def scheduling_message_receive(
     *,
     body: bytes,
@@ -206,40 +303,43 @@ def scheduling_message_receive(
     )
     # What the worker renders from: this parse, kept, so that no attempt parses the body again.
     prepared = prepared_dump(itip, method=method)
+    # The delivery carries the body: it is stored once, in the outbox.
+    delivery = delivery_new(
+        kind=DeliveryKind.ITIP,
+        sender=sender,
+        recipient=recipient,
+        mailbox=is_mailbox,
+        itip=ItipContent(
+            method=method,
+            body=body,
+            uid=primary.uid,
+            recurrence_id=_iso(primary.recurrence_id),
+            sequence=primary.sequence,
+            dtstamp=dtstamp,
+            prepared=prepared,
+        ),
+    )
+    message = SchedulingMessage(
+        body_sha256=body_sha256,
+        method=method,
+        sender=sender,
+        recipient=recipient,
+        uid=primary.uid,
+        recurrence_id=_iso(primary.recurrence_id),
+        sequence=primary.sequence,
+        dtstamp=dtstamp,
+        is_mailbox=is_mailbox,
+        org_id=org_id,
+        dedupe_key=dedupe_key,
+    )
     try:
-        with transaction.atomic():
-            # The delivery carries the body: it is stored once, in the outbox.
-            delivery = delivery_create(
-                kind=DeliveryKind.ITIP,
-                sender=sender,
-                recipient=recipient,
-                mailbox=is_mailbox,
-                itip=ItipContent(
-                    method=method,
-                    body=body,
-                    uid=primary.uid,
-                    recurrence_id=_iso(primary.recurrence_id),
-                    sequence=primary.sequence,
-                    dtstamp=dtstamp,
-                    prepared=prepared,
-                ),
-            )
-            message = SchedulingMessage.objects.create(
-                delivery=delivery,
-                body_sha256=body_sha256,
-                method=method,
-                sender=sender,
-                recipient=recipient,
-                uid=primary.uid,
-                recurrence_id=_iso(primary.recurrence_id),
-                sequence=primary.sequence,
-                dtstamp=dtstamp,
-                is_mailbox=is_mailbox,
-                org_id=org_id,
-                dedupe_key=dedupe_key,
-            )
-            if method == Method.REPLY:
+        if method == Method.REPLY:
+            # The booking's answer commits with the message, or neither does.
+            with transaction.atomic():
+                _store(delivery, message)
                 _booking_answer_apply(itip, sender=sender, message_id=message.pk)
+        else:
+            _store(delivery, message)
     except IntegrityError as exc:
         existing = (
             SchedulingMessage.objects.filter(dedupe_key=dedupe_key)
@@ -257,7 +357,7 @@ def scheduling_message_receive(
     except DatabaseError as exc:
         logger.error("scheduling message not stored: database error %s", type(exc).__name__)
         raise CallbackStoreFailed("database error") from exc
-    logger.info(
+    logger.debug(
         "scheduling message accepted message=%s method=%s delivery=%s transport=%s",
         message.pk,
         method,

@@ -228,7 +228,7 @@ def _store(delivery: Delivery, message: SchedulingMessage) -> None:
     On PostgreSQL it is one statement (the delivery's INSERT in a CTE, the message's taking
     its id): one round trip and, outside a transaction, one commit, where the ORM's two
     saves in ``transaction.atomic()`` took BEGIN, two INSERTs and COMMIT (four round trips;
-    0.9 ms less web and 0.2 ms less PostgreSQL CPU per callback in bench/engine_cpu.py). A
+    about 0.7 ms less web and 0.3 ms less PostgreSQL CPU per callback, bench/engine_cpu.py). A
     statement is atomic, so both rows commit or neither does, and a taken ``dedupe_key``
     leaves no delivery behind. Inside a caller's transaction it runs in a savepoint, so that
     a duplicate does not end the caller's transaction. Elsewhere (SQLite): the two saves in

@@ -76,6 +76,54 @@ def delivery_enqueue_on_commit(delivery_id: int) -> None:
     enqueue_on_commit(delivery_send_task, delivery_id)
 
 
+def delivery_new(
+    *,
+    kind: DeliveryKind,
+    sender: str,
+    recipient: str,
+    mailbox: bool = False,
+    itip: ItipContent | None = None,
+    booking_id: int | None = None,
+    google_account_id: int | None = None,
+    language: str = "",
+    time_zone: str = "",
+    message_id: str = "",
+) -> Delivery:
+    """The delivery :func:`delivery_create` stores, not saved yet (arguments as there).
+
+    For a caller that inserts it together with a row of its own in one statement (the
+    scheduling callback: the delivery and its message); that caller then calls
+    :func:`~invitations.services.nudge.deliveries_nudge_on_commit` as :func:`delivery_create`
+    does. Raises ``ValueError`` as :func:`delivery_create` does.
+    """
+    if (kind == DeliveryKind.ITIP) != (itip is not None):
+        raise ValueError("an itip delivery needs its calendar message, and only it")
+    if itip is not None and itip.method not in ITIP_EMAIL_METHODS:
+        raise ValueError(f"no email for the iTIP method {itip.method}")
+    delivery = Delivery(
+        kind=kind,
+        sender=sender,
+        recipient=recipient,
+        transport=transport_choose(mailbox=mailbox),
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=timezone.now() + PENDING_ENQUEUE_GRACE,
+        message_id_header=message_id or message_id_new(),
+        booking_id=booking_id,
+        google_account_id=google_account_id,
+        language=language,
+        time_zone=time_zone,
+    )
+    if itip is not None:
+        delivery.method = itip.method.value
+        delivery.body = itip.body
+        delivery.uid = itip.uid
+        delivery.recurrence_id = itip.recurrence_id
+        delivery.sequence = itip.sequence
+        delivery.dtstamp = itip.dtstamp
+        delivery.prepared = itip.prepared
+    return delivery
+
+
 def delivery_create(
     *,
     kind: DeliveryKind,
@@ -97,43 +145,28 @@ def delivery_create(
     :func:`message_id_for`), a delivery already stored under it is returned unchanged:
     asking twice for the same email sends it once.
     """
-    if (kind == DeliveryKind.ITIP) != (itip is not None):
-        raise ValueError("an itip delivery needs its calendar message, and only it")
-    if itip is not None and itip.method not in ITIP_EMAIL_METHODS:
-        raise ValueError(f"no email for the iTIP method {itip.method}")
+    delivery = delivery_new(
+        kind=kind,
+        sender=sender,
+        recipient=recipient,
+        mailbox=mailbox,
+        itip=itip,
+        booking_id=booking_id,
+        google_account_id=google_account_id,
+        language=language,
+        time_zone=time_zone,
+        message_id=message_id,
+    )
     if message_id:
         existing = Delivery.objects.filter(message_id_header=message_id).first()
         if existing is not None:
             return existing
-    fields = {
-        "kind": kind,
-        "sender": sender,
-        "recipient": recipient,
-        "transport": transport_choose(mailbox=mailbox),
-        "status": DeliveryStatus.PENDING,
-        "next_attempt_at": timezone.now() + PENDING_ENQUEUE_GRACE,
-        "message_id_header": message_id or message_id_new(),
-        "booking_id": booking_id,
-        "google_account_id": google_account_id,
-        "language": language,
-        "time_zone": time_zone,
-    }
-    if itip is not None:
-        fields.update(
-            method=itip.method.value,
-            body=itip.body,
-            uid=itip.uid,
-            recurrence_id=itip.recurrence_id,
-            sequence=itip.sequence,
-            dtstamp=itip.dtstamp,
-            prepared=itip.prepared,
-        )
     if not message_id:
-        delivery = Delivery.objects.create(**fields)
+        delivery.save(force_insert=True)
     else:
         try:
             with transaction.atomic():
-                delivery = Delivery.objects.create(**fields)
+                delivery.save(force_insert=True)
         except IntegrityError:
             # The same email stored at the same instant by another process.
             existing = Delivery.objects.filter(message_id_header=message_id).first()

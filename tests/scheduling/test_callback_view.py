@@ -11,8 +11,10 @@ import pytest
 from django.db import connection, connections
 from django.test import Client
 
+from calendars.ical import Method
 from invitations.models import Delivery, DeliveryTransport
 from scheduling.models import SchedulingMessage
+from scheduling.services import scheduling_message_receive
 from tests.scheduling.itip import (
     ATTENDEE,
     CALLBACK_URL,
@@ -273,6 +275,33 @@ def test_callback_stores_once_when_copies_arrive_concurrently() -> None:
     assert statuses == [202] * copies
     assert SchedulingMessage.objects.count() == 1
     assert Delivery.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_callback_is_stored_when_the_server_closed_the_kept_connection() -> None:
+    # The store skips Django's per-request health check (a SELECT 1 and a commit) and is
+    # its own: a statement on a connection the server ended is sent again on a new one.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (old_pid,) = cursor.fetchone()
+    with connections.create_connection("default").cursor() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+    sender, recipient = ORGANIZER, ATTENDEE
+
+    result = scheduling_message_receive(
+        body=itip_body(),
+        method=Method.REQUEST,
+        sender=sender,
+        recipient=recipient,
+        is_mailbox=False,
+    )
+
+    assert result.created
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != old_pid
+    assert SchedulingMessage.objects.get().delivery_id == Delivery.objects.get().pk
 
 
 # --- refused: method, key, size, content type -----------------------------------------------------

@@ -3,8 +3,8 @@
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
 method and SEQUENCE (docs/design.md 1.1), renders the subject/txt/html triple of
-``templates/emails/<kind>.*`` in the recipient's language and time zone, inlines the HTML's
-CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
+``templates/emails/<kind>.*`` (Jinja2) in the recipient's language and time zone, inlines
+the HTML's CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
 
     multipart/mixed
       multipart/alternative
@@ -14,7 +14,7 @@ CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
 
 No value from the calendar reaches a header unchecked: CR, LF and other control characters
 are removed, the subject is capped, addresses are parsed by the email package, and the HTML
-escapes everything (Django's autoescape).
+escapes everything (Jinja2's autoescape for ``.html``: :mod:`invitations.rendering.templates`).
 """
 
 from __future__ import annotations

@@ -341,7 +341,10 @@ def deliveries_send(
     interval = CLAIM_INTERVAL_SECONDS
     more = False  # deliveries may be left pending
     try:
-        while more := time.monotonic() - started < seconds:
+        while True:
+            if time.monotonic() - started >= seconds:
+                more = True  # out of time: what is still pending needs the next task
+                break
             run.collect()
             room = min(batch_size, run.room)
             if room <= 0 or (run.in_flight and room < batch_size // 2):
@@ -357,7 +360,6 @@ def deliveries_send(
             elif not run.in_flight:
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since >= linger:
-                    more = False
                     break
             if len(deliveries) < room:
                 # The outbox is empty for now: let it fill a little, and look less often

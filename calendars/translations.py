@@ -95,10 +95,7 @@ def strings_for(language: str | None) -> Mapping[str, str]:
     that language has its English string), computed once per language and file: what a
     renderer looks up dozens of times per email."""
     strings = catalog()
-    lang = FALLBACK_LANGUAGE
-    if language:
-        base = language.replace("_", "-").split("-")[0].lower()
-        lang = base if base in strings else FALLBACK_LANGUAGE
+    lang = resolve_language(language)
     cached = _TABLES.get((id(strings), lang))
     if cached is not None and cached[0] is strings:
         return cached[1]

@@ -35,7 +35,7 @@ from django.template import engines
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from calendars.translations import strings_for
+from calendars.translations import strings_for, translate
 
 ENGINE_NAME = "emails"
 _BR = Markup("<br>")
@@ -45,8 +45,7 @@ TEMPLATE_FOLDER = "emails"
 @jinja2.pass_context
 def t(context: jinja2.runtime.Context, key: str, /, **params: object) -> str:
     """``translate(key, language, **params)`` with the context's ``language``."""
-    text = strings_for(context.get("language")).get(key) or key
-    return text.format(**params) if params else text
+    return translate(key, context.get("language"), **params)
 
 
 def translator(language: str | None) -> Callable[..., str]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import platform
@@ -133,6 +132,53 @@ class Load:
         return self.statuses.get(202, 0)
 
 
+def callback_request(index: int, *, key: str, salt: int) -> bytes:
+    """The ``index``-th callback as the bytes of one HTTP/1.1 request on its own connection
+    (``Connection: close``: one request per connection, as a CalDAV server's client sends)."""
+    body, sender, recipient = sabre_request(index, recipient=index, salt=salt)
+    head = (
+        f"POST {CALLBACK_PATH} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        "Connection: close\r\n"
+        "Content-Type: text/calendar\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-LS-Api-Key: {key}\r\n"
+        f"X-LS-Sender: mailto:{sender}\r\n"
+        f"X-LS-Recipient: mailto:{recipient}\r\n"
+        "X-LS-Method: REQUEST\r\n"
+        "X-LS-Is-Mailbox: false\r\n"
+        "\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def request_status(port: int, request: bytes, *, timeout: float = 30.0) -> int:
+    """Send ``request`` on a new connection and read the answer to its end: its HTTP status,
+    0 when the connection failed or the answer is not HTTP."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+            connection.sendall(request)
+            answer = bytearray()
+            while chunk := connection.recv(65536):
+                answer += chunk
+    except OSError:
+        return 0
+    if answer[:5] != b"HTTP/" or len(answer) < 12 or not answer[9:12].isdigit():
+        return 0
+    return int(answer[9:12])
+
+
+# Requests built before a phase starts, so that the client's CPU during the load is the
+# sending and nothing else; past this many, each is built when it is sent.
+PREBUILT_MAX = 40_000
+
+
+def prebuild(*, key: str, salt: int, rate: float, seconds: float) -> list[bytes]:
+    """The first requests of a phase posting at about ``rate`` per second for ``seconds``."""
+    count = min(PREBUILT_MAX, int(rate * seconds) + 1)
+    return [callback_request(index, key=key, salt=salt) for index in range(count)]
+
+
 def post_load(
     *,
     port: int,
@@ -142,9 +188,16 @@ def post_load(
     rate: float | None,
     salt: int,
     on_second: Callable[[int, int], None] | None = None,
+    prebuilt: list[bytes] | None = None,
 ) -> Load:
     """Post distinct sabre-shaped REQUESTs for ``seconds``: as fast as answered (``rate`` None,
-    ``clients`` at once) or at ``rate`` per second (latency from each one's scheduled time)."""
+    ``clients`` at once) or at ``rate`` per second (latency from each one's scheduled time).
+
+    ``prebuilt`` (from :func:`prebuild`, with the same ``key`` and ``salt``) holds the first
+    requests, built before the phase; the others are built when sent. Each is sent over a raw
+    socket: the client costs the machine little besides the sending (it shares the CPUs with
+    the servers it measures)."""
+    prebuilt = prebuilt or []
     load = Load()
     lock = threading.Lock()
     counter = iter(range(10**9))
@@ -152,7 +205,6 @@ def post_load(
     deadline = started + seconds
 
     def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while True:
             with lock:
                 index = next(counter)
@@ -165,30 +217,17 @@ def post_load(
             elif wait < -0.05:
                 with lock:
                     load.behind += 1
-            body, sender, recipient = sabre_request(index, recipient=index, salt=salt)
-            headers = {
-                "Content-Type": "text/calendar",
-                "X-LS-Api-Key": key,
-                "X-LS-Sender": f"mailto:{sender}",
-                "X-LS-Recipient": f"mailto:{recipient}",
-                "X-LS-Method": "REQUEST",
-                "X-LS-Is-Mailbox": "false",
-            }
-            try:
-                connection.request("POST", CALLBACK_PATH, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                status = 0
+            request = (
+                prebuilt[index]
+                if index < len(prebuilt)
+                else callback_request(index, key=key, salt=salt)
+            )
+            status = request_status(port, request)
             elapsed = time.perf_counter() - scheduled
             with lock:
                 load.statuses[status] = load.statuses.get(status, 0) + 1
                 if status == 202:
                     load.latencies.append(elapsed)
-        connection.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:
@@ -594,6 +633,7 @@ def main() -> None:
                 seconds=options.warmup,
                 rate=None,
                 salt=900,
+                prebuilt=prebuild(key=key, salt=900, rate=400, seconds=options.warmup),
             )
             drain(sink, before + warm.acknowledged, options.drain_timeout)
         salt = 0
@@ -611,6 +651,7 @@ def main() -> None:
             salt += 1
             sink.command(f"DELAY {delay:g}")
             sink.command("PEAK")
+            prebuilt = prebuild(key=key, salt=salt, rate=rate or 400, seconds=seconds)
             time.sleep(1)
             first = monitor.snapshot()
             marks: dict[int, tuple[float, int, int]] = {}
@@ -626,6 +667,7 @@ def main() -> None:
                 rate=rate,
                 salt=salt,
                 on_second=on_second,
+                prebuilt=prebuilt,
             )
             loaded = monitor.snapshot()
             stats = sink.command()
@@ -701,6 +743,7 @@ def memory_run(
     minutes = options.memory_minutes
     print(f"\n== memory: {options.memory_rate:g} callbacks/s for {minutes:g} minutes")
     sink.command("DELAY 0")
+    prebuilt = prebuild(key=key, salt=77, rate=options.memory_rate, seconds=minutes * 60)
     first = monitor.snapshot()
     print(f"  start: web workers {mib(first.rss['web'])}, worker {mib(first.rss['worker'])}")
 
@@ -721,6 +764,7 @@ def memory_run(
         rate=options.memory_rate,
         salt=77,
         on_second=on_second,
+        prebuilt=prebuilt,
     )
     drained = drain(sink, first.delivered + load.acknowledged, options.drain_timeout)
     last = monitor.snapshot()

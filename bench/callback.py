@@ -55,7 +55,7 @@ sys.path.insert(0, str(BENCH_DIR))
 import procstat  # noqa: E402  (bench/ is the script's folder)
 from sabre import sabre_request  # noqa: E402
 from servers import Servers  # noqa: E402
-from stack import PROJECT_DIR, Stack, free_port, wait_healthy  # noqa: E402
+from stack import PROJECT_DIR, Stack, free_port, nice_for_cpu_shares, wait_healthy  # noqa: E402
 
 CALLBACK_PATH = "/api/v1.0/caldav-scheduling-callback/"
 
@@ -417,6 +417,16 @@ def compose_commands(project: Path) -> tuple[list[str], list[str], list[str]]:
     return commands[0], commands[1], commands[2]
 
 
+def compose_cpu_shares(project: Path, service: str) -> int:
+    """The ``cpu_shares`` compose.yml gives ``service`` (Docker's default weight, 1024, when
+    it gives none): the benchmark weights that service's processes the same way with nice
+    values (bench/stack.py ``nice_for_cpu_shares``)."""
+    import yaml
+
+    services = yaml.safe_load((project / "compose.yml").read_text())["services"]
+    return int(services[service].get("cpu_shares", 1024))
+
+
 def compose_web_environment(project: Path) -> dict[str, str]:
     """What compose.yml's web sets besides the shared environment (``WEB_CONCURRENCY``:
     gunicorn's workers), ``${NAME:-default}`` resolved from this environment or its default."""
@@ -586,7 +596,8 @@ def main() -> None:
         worker = [python, "-m", *worker]
         beat = [python, "-m", *_with_option(beat, "--schedule", str(scratch / "beat-schedule"))]
         stack.spawn(*web, log="web.log")
-        stack.spawn(*worker, log="worker.log")
+        worker_nice = nice_for_cpu_shares(compose_cpu_shares(project, "worker"))
+        stack.spawn(*worker, log="worker.log", nice=worker_nice)
         stack.spawn(*beat, log="beat.log")
         wait_healthy(port)
         time.sleep(3)  # the worker's pool processes start
@@ -616,7 +627,9 @@ def main() -> None:
         concurrency = environment.get("WEB_CONCURRENCY")
         workers = f" (WEB_CONCURRENCY={concurrency})" if concurrency else ""
         print(f"web: {shlex.join(web[2:])}{workers}")
-        print(f"worker: {shlex.join(worker[2:])}")
+        shares = compose_cpu_shares(project, "worker")
+        weighted = f" (compose's cpu_shares {shares}: nice {worker_nice})" if worker_nice else ""
+        print(f"worker: {shlex.join(worker[2:])}{weighted}")
         print(
             "load: distinct sabre-shaped REQUESTs (bench/sabre.py, "
             f"{len(sabre_request(0)[0])} bytes each), one recipient per callback"

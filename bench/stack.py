@@ -4,7 +4,9 @@ folder."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import math
 import os
 import signal
 import socket
@@ -24,6 +26,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def lower_priority(nice: int) -> None:
+    """Lower this process's CPU priority by ``nice`` (0 to 19), for it and its children.
+
+    Run in a new session's first process (``preexec_fn``): where the kernel groups each session
+    for scheduling (``kernel.sched_autogroup_enabled``), the session's group is weighted as a
+    container's cgroup is by ``cpu_shares``, so its nice value is set; elsewhere the process's
+    own nice value does the same."""
+    os.nice(nice)
+    with contextlib.suppress(OSError):  # no autogroups: the process's nice value applies
+        Path("/proc/self/autogroup").write_text(str(nice))
+
+
+def nice_for_cpu_shares(shares: int, *, default: int = 1024) -> int:
+    """The nice value giving a process the CPU weight a container gets from ``cpu_shares``
+    against the default weight: each nice step weighs about 1.25 times less (the kernel's
+    ``sched_prio_to_weight``), so 128 shares (an eighth) is nice 9."""
+    if shares >= default:
+        return 0
+    return min(19, round(math.log(default / max(shares, 2)) / math.log(1.25)))
+
+
 @dataclass
 class Stack:
     environment: dict[str, str]
@@ -31,7 +54,9 @@ class Stack:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     cwd: Path = PROJECT_DIR  # another checkout's folder, to measure its code
 
-    def spawn(self, *command: str, log: str) -> None:
+    def spawn(self, *command: str, log: str, nice: int = 0) -> None:
+        """Start ``command`` in a session of its own; ``nice`` lowers its CPU priority and its
+        children's (see :func:`lower_priority`)."""
         handle = (self.scratch / log).open("ab")
         self.processes.append(
             subprocess.Popen(
@@ -41,6 +66,7 @@ class Stack:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=(lambda: lower_priority(nice)) if nice else None,
             )
         )
         handle.close()

@@ -127,3 +127,15 @@ def test_stack_check_stands_in_for_every_image_compose_names() -> None:
     assert images - {"convoke:latest"} == stand_ins
     for folder in ("postgres", "redis", "caddy", "mailpit"):
         assert (PROJECT_DIR / "deploy" / "stack-check" / "images" / folder / "Dockerfile").is_file()
+
+
+def test_web_outweighs_the_worker_for_cpu_so_callbacks_are_answered_first() -> None:
+    """When web and worker want more CPU than the machine has, the CalDAV server's callbacks
+    are acknowledged first and deliveries wait (the outbox keeps them): web keeps Docker's
+    default weight (1024) and the worker has a fraction of it, never a cap."""
+    services = _compose()["services"]
+    web_shares = int(services["web"].get("cpu_shares", 1024))
+    worker_shares = int(services["worker"].get("cpu_shares", 1024))
+    assert worker_shares * 4 <= web_shares
+    for name in ("web", "worker"):
+        assert not {"cpus", "cpu_quota", "cpu_period"} & set(services[name]), name

@@ -30,6 +30,7 @@ from pytest_django import Settings as SettingsWrapper
 from calendars import checks, translations
 from invitations.emails import email_build, email_render
 from invitations.rendering.templates import (
+    IncludesInlined,
     email_environment,
     email_template,
     email_template_keys,
@@ -87,6 +88,36 @@ def test_html_escapes_values_and_text_does_not_when_rendered_from_one_context() 
         {"t": translator("en"), "organizer_name": HOSTILE, "organizer_address": "o@example.org"}
     )
     assert HOSTILE.replace("\r\n", "\n") in text.replace("\r\n", "\n")
+
+
+def test_includes_render_as_jinja2_renders_them_when_their_partials_are_inlined(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "emails"
+    folder.mkdir()
+    sources = {
+        "page.html": '{% set x = 1 %}<{% include "emails/_plain.html" %}>'
+        '[{% include "emails/_sets.html" %}]{{ x }}\n{% include "emails/_trims.html" %}|'
+        '{% for i in [1, 2] %}{% include "emails/_item.html" %}'
+        '{% include "emails/_loop.html" %}{% endfor %}',
+        "_plain.html": "{{ x }} & {{ y }}\n",
+        "_sets.html": "{% set x = 2 %}{{ x }}",
+        "_trims.html": "{#- trims -#}\n{{ x }}",
+        "_item.html": "{{ i }}",
+        "_loop.html": "({{ loop }})",
+    }
+    for name, source in sources.items():
+        (folder / name).write_text(source, encoding="utf-8")
+    plain = email_environment().overlay(loader=jinja2.FileSystemLoader(tmp_path))
+    inlined = email_environment().overlay(loader=IncludesInlined(jinja2.FileSystemLoader(tmp_path)))
+    source = inlined.loader.get_source(inlined, "emails/page.html")[0]  # type: ignore[union-attr]
+    assert "{{ y }}" in source and "{{ i }}" in source  # inlined
+    for kept in ("_sets", "_trims", "_loop"):
+        assert f'include "emails/{kept}.html"' in source
+    for y in ("<b>", ""):
+        expected = plain.get_template("emails/page.html").render(y=y)
+        assert inlined.get_template("emails/page.html").render(y=y) == expected
+        assert expected.startswith("<1 & ") and "[2]1\n" in expected and "|1()2()" in expected
 
 
 @pytest.mark.parametrize("value", [HOSTILE, "", "one\n\ntwo", "\r\r\n\n"])

@@ -85,6 +85,7 @@ __all__ = [
 ]
 
 SUBJECT_MAX_CHARS = 200
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 # The keys the email templates pass to t(), for the translations system check.
 register_keys(email_template_keys())
@@ -403,7 +404,7 @@ def _tidy_text(value: str) -> str:
     """The plain-text part: no trailing spaces, at most one empty line in a row."""
     lines = [line.rstrip() for line in value.strip().splitlines()]
     text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+    return _BLANK_LINES.sub("\n\n", text) + "\n"
 
 
 # --- MIME -------------------------------------------------------------------------------------

@@ -100,13 +100,14 @@ def html_inlined(html: str) -> str:
     serializer writes them as themselves and U+00A0 as ``&nbsp;``; line ends become LF, as
     the HTML parser reads them. The rare email holding a character the parser rewrites
     depending on its place is parsed and written by css-inline itself."""
-    html = (
-        html.replace("&#39;", "'")
-        .replace("&#34;", '"')
-        .replace("\xa0", "&nbsp;")
-        .replace("\r\n", "\n")
-        .replace("\r", "\n")
-    )
+    # Each replace is looked for first: a search for one character is much cheaper than a
+    # replace that finds nothing in a string with characters beyond Latin-1.
+    if "&#" in html:
+        html = html.replace("&#39;", "'").replace("&#34;", '"')
+    if "\xa0" in html:
+        html = html.replace("\xa0", "&nbsp;")
+    if "\r" in html:
+        html = html.replace("\r\n", "\n").replace("\r", "\n")
     if any(character in html for character in _PARSER_REWRITES):
         return _inliner().inline(html)
     return html

@@ -265,8 +265,7 @@ def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, s
 
     The one renderer of every email (calendar messages and booking notices alike): the
     subject is one capped line without control characters, the text is tidied, and the
-    HTML (which extends ``emails/base.html``) is written with its CSS inlined, as css-inline
-    writes it (:func:`invitations.rendering.templates.html_inlined`).
+    HTML (which extends ``emails/base.html``) is written with its CSS inlined (css-inline's form).
     """
     context = {**context, "t": translator(context.get("language"))}
     subject = _header_text(
@@ -399,8 +398,7 @@ def _header_text(value: str, limit: int) -> str:
 
 
 def _tidy_text(value: str) -> str:
-    """The plain-text part: no trailing spaces, at most one empty line in a row (a loop
-    over the lines: the regular expression it replaces cost some 15 us per email)."""
+    """The plain-text part: no trailing spaces, at most one empty line in a row."""
     lines = []
     empty = False
     for line in value.strip().splitlines():

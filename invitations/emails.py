@@ -3,8 +3,9 @@
 :func:`email_build` is a pure function of its arguments, the settings and the recipient's or
 organizer's stored preferences (one query at most). It chooses the kind of email from the
 method and SEQUENCE (docs/design.md 1.1), renders the subject/txt/html triple of
-``templates/emails/<kind>.*`` (Jinja2) in the recipient's language and time zone, inlines
-the HTML's CSS with css-inline, and assembles the MIME structure of RFC 6047 section 2.4::
+``templates/emails/<kind>.*`` (Jinja2, the HTML written with its CSS inlined:
+:mod:`invitations.rendering.templates`) in the recipient's language and time zone, and
+assembles the MIME structure of RFC 6047 section 2.4::
 
     multipart/mixed
       multipart/alternative
@@ -20,7 +21,6 @@ escapes everything (Jinja2's autoescape for ``.html``: :mod:`invitations.renderi
 from __future__ import annotations
 
 import logging
-import re
 import traceback
 import unicodedata
 import zoneinfo
@@ -30,7 +30,6 @@ from email.utils import parseaddr
 from functools import cache, lru_cache
 from typing import Any
 
-import css_inline
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -66,6 +65,7 @@ from invitations.rendering.context import (
 from invitations.rendering.templates import (
     email_template,
     email_template_keys,
+    html_inlined,
     translator,
 )
 
@@ -265,7 +265,7 @@ def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, s
 
     The one renderer of every email (calendar messages and booking notices alike): the
     subject is one capped line without control characters, the text is tidied, and the
-    HTML (which extends ``emails/base.html``) has its CSS inlined by css-inline.
+    HTML (which extends ``emails/base.html``) is written with its CSS inlined (css-inline's form).
     """
     context = {**context, "t": translator(context.get("language"))}
     subject = _header_text(
@@ -273,7 +273,7 @@ def email_render(*, template: str, context: dict[str, Any]) -> tuple[str, str, s
     )
     context["subject"] = subject
     text = _tidy_text(email_template(f"{template}.txt").render(context))
-    html = _inliner().inline(email_template(f"{template}.html").render(context))
+    html = html_inlined(email_template(f"{template}.html").render(context))
     return subject, text, html
 
 
@@ -399,9 +399,15 @@ def _header_text(value: str, limit: int) -> str:
 
 def _tidy_text(value: str) -> str:
     """The plain-text part: no trailing spaces, at most one empty line in a row."""
-    lines = [line.rstrip() for line in value.strip().splitlines()]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+    lines = []
+    empty = False
+    for line in value.strip().splitlines():
+        line = line.rstrip()
+        if not line and empty:
+            continue
+        empty = not line
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 # --- MIME -------------------------------------------------------------------------------------
@@ -441,8 +447,3 @@ def _calendar_part(
     return CalendarPart(
         attachment, method=method.value if itip_enabled else None, filename=ATTACHMENT_FILENAME
     )
-
-
-@cache
-def _inliner() -> css_inline.CSSInliner:
-    return css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)

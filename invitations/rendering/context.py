@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from django.conf import settings
 from django.utils import timezone
@@ -44,6 +44,7 @@ GUESTS_LISTED = 20
 OVERRIDES_LISTED = 10
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_DESCRIPTION_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class EmailKind(StrEnum):
@@ -300,8 +301,13 @@ def rsvp_links(
         expires_at=expires_at,
     )
     # urlencode({"token": token, "action": action}), with the token quoted once for the three.
-    base = f"{settings.APP_URL}/rsvp/?{urlencode({'token': token})}&"
-    return {action.value: base + urlencode({"action": action.value}) for action in RsvpAction}
+    base = f"{settings.APP_URL}/rsvp/?token={quote_plus(token)}&"
+    return {action: base + query for action, query in _ACTION_QUERIES}
+
+
+_ACTION_QUERIES = tuple(
+    (action.value, urlencode({"action": action.value})) for action in RsvpAction
+)
 
 
 # --- Text hygiene -------------------------------------------------------------------------------
@@ -309,7 +315,9 @@ def rsvp_links(
 
 def plain_line(value: str) -> str:
     """Calendar text for one line: control characters become spaces, runs of space one."""
-    return " ".join(CONTROL_CHARACTERS.sub(" ", value).split())
+    if not value.isprintable():  # else it holds none of CONTROL_CHARACTERS (all unprintable)
+        value = CONTROL_CHARACTERS.sub(" ", value)
+    return " ".join(value.split())
 
 
 def name_text(value: str) -> str:
@@ -318,7 +326,7 @@ def name_text(value: str) -> str:
 
 def description_text(value: str) -> tuple[str, bool]:
     text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-    text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    text = _DESCRIPTION_CONTROLS.sub("", text)
     if len(text) > DESCRIPTION_MAX_CHARS:
         return text[:DESCRIPTION_MAX_CHARS].rstrip() + "…", True
     return text, False

@@ -86,7 +86,7 @@ def test_subscriber_email_is_retried_and_sent_once_when_smtp_defers(
     assert message["Reply-To"] == BOOKEE
     html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert "Bob &lt;b&gt; &amp; Co" in html and "/bookings/decide/?token=" in html
-    # One renderer for every email: the base template's CSS is inlined by css-inline.
+    # One renderer for every email: the base template is written with its CSS inlined.
     assert "<style" not in html and 'class="button button-accept"' in html
     assert 'style="' in html
 

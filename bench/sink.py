@@ -6,6 +6,9 @@ protocol on a second port controls it, so its CPU is its own and the load client
 shared: ``STATS`` answers one JSON line, ``DELAY <seconds>`` sets the delay, ``PEAK`` resets the
 peak of concurrent sessions to the current number.
 
+Both offer PIPELINING (RFC 2920) in their EHLO answer, as the relays Convoke sends to do
+(Postfix, the providers' submission servers): MAIL, RCPT and DATA may arrive in one write.
+
 Two servers can do the receiving (``--impl``):
 
 - ``light`` (the default): the few SMTP commands a mailer sends (RFC 5321: EHLO/HELO, MAIL,
@@ -127,7 +130,7 @@ class LightSMTP(asyncio.Protocol):
         if verb == b"EHLO":
             self.transport.write(
                 b"250-" + HOSTNAME + b"\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n"
-                b"250-SMTPUTF8\r\n250 HELP\r\n"
+                b"250-SMTPUTF8\r\n250-PIPELINING\r\n250 HELP\r\n"
             )
         elif verb == b"HELO":
             self._reply(b"250 " + HOSTNAME)
@@ -154,6 +157,12 @@ def aiosmtpd_factory() -> asyncio.Protocol:
     from aiosmtpd.smtp import SMTP
 
     class Handler:
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            session.host_name = hostname
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             if COUNTS.delay:
                 await asyncio.sleep(COUNTS.delay)

@@ -112,3 +112,21 @@ def test_sink_answers_data_only_after_its_delay(sink: Sink) -> None:
     sender.join(timeout=10)
     assert answered.is_set()
     assert sink.command()["accepted"] == 1
+
+
+def test_sink_offers_pipelining_and_answers_a_group_of_commands_in_order(sink: Sink) -> None:
+    # RFC 2920: MAIL, RCPT and DATA in one write, the replies read after; the content after
+    # the 354; then the next group on the same connection.
+    with smtplib.SMTP("127.0.0.1", sink.smtp_port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("pipelining")
+        for index in range(2):
+            client.send(
+                b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\n"
+                b"RCPT TO:<carol@example.net>\r\nDATA\r\n"
+            )
+            codes = [client.getreply()[0] for _ in range(4)]
+            assert codes == [250, 250, 250, 354]
+            client.send(b"Subject: %d\r\n\r\n..dot\r\n.\r\n" % index)
+            assert client.getreply()[0] == 250
+    assert sink.command()["accepted"] == 2

@@ -13,8 +13,10 @@ A session is one of:
 
 - :class:`SmtpSession`: the Django SMTP backend of ``settings.MAILERS`` opens the
   connection (TLS, authentication, timeout as configured) and the email's bytes
-  (:func:`invitations.mime.email_bytes`) go out with ``sendmail`` over it, message after
-  message;
+  (:func:`invitations.mime.email_bytes`) go out over it, message after message, in mail
+  transactions written by :func:`invitations.transports.smtp.smtp_transaction` (smtplib's
+  ``sendmail`` without its per-message regular expression and address parsing, pipelined
+  when the relay offers PIPELINING);
 - :class:`MailerSession`: any other Django mailer (Brevo through anymail, files), its own
   backend instance per session, ``send_messages`` per email;
 - :class:`MessagesSession`: the Messages API transport with a ``requests`` session of its
@@ -49,6 +51,7 @@ from invitations.transports.mailer import (
     mailer_send,
 )
 from invitations.transports.messages_api import MessagesApiTransport
+from invitations.transports.smtp import smtp_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +113,9 @@ class SmtpSession:
             connection = self.backend.connection
             if connection is None:
                 raise smtplib.SMTPServerDisconnected("no connection")
-            connection.sendmail(envelope_from, envelope_to, data)
+            smtp_transaction(connection, sender=envelope_from, recipients=envelope_to, data=data)
         except self._KEEPS_CONNECTION as exc:
-            raise classify_exception(exc) from exc  # smtplib reset the transaction (RSET)
+            raise classify_exception(exc) from exc  # the transaction was reset (RSET)
         except (smtplib.SMTPException, OSError, ValueError) as exc:
             self._drop()
             raise classify_exception(exc) from exc

@@ -1,8 +1,9 @@
 """gunicorn's settings file, which gunicorn reads from its working folder by default.
 
-It only wires the metrics (calendars/metrics.py): the master loads the Django settings
-before it forks its workers, so that every worker counts into the same
-``PROMETHEUS_MULTIPROC_DIR``, and tells prometheus_client when a worker has exited.
+It wires the metrics (calendars/metrics.py): the master loads the Django settings before it
+forks its workers, so that every worker counts into the same ``PROMETHEUS_MULTIPROC_DIR``,
+and tells prometheus_client when a worker has exited. A worker that has loaded the
+application settles its garbage collector (calendars/collector.py).
 Everything else (bind, workers, timeout) stays on the command line.
 """
 
@@ -27,6 +28,12 @@ def on_starting(server: Any) -> None:
         # A refused configuration names what to set (as in calendars/wsgi.py): no traceback.
         print(exc, file=sys.stderr, flush=True)
         raise SystemExit(4) from None
+
+
+def post_worker_init(worker: Any) -> None:
+    from calendars.collector import collector_settle
+
+    collector_settle()
 
 
 def child_exit(server: Any, worker: Any) -> None:

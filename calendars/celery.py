@@ -5,7 +5,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.beat import PersistentScheduler as CeleryPersistentScheduler
-from celery.signals import task_prerun, worker_process_shutdown
+from celery.signals import task_prerun, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
 
@@ -24,6 +24,15 @@ class PersistentScheduler(CeleryPersistentScheduler):
     def setup_schedule(self) -> None:
         Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
         super().setup_schedule()
+
+
+@worker_process_init.connect
+def _collector_settled(**_: object) -> None:
+    """A pool process has started with the application loaded: settle its garbage collector
+    (calendars/collector.py)."""
+    from calendars.collector import collector_settle
+
+    collector_settle()
 
 
 @worker_process_shutdown.connect

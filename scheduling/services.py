@@ -219,13 +219,25 @@ def _store_sql(vendor: str) -> str:
     )
 
 
+@functools.cache
+def _parameter_fields(
+    model: type[Delivery] | type[SchedulingMessage],
+) -> tuple[Field[Any, Any], ...]:
+    """The fields whose values are the statement's parameters: :func:`_fields` but a
+    message's delivery (the statement takes it from the CTE). Kept per process."""
+    return tuple(
+        field
+        for field in _fields(model)
+        if not (model is SchedulingMessage and field.name == "delivery")
+    )
+
+
 def _values(row: Delivery | SchedulingMessage, database: BaseDatabaseWrapper) -> list[Any]:
     """``row``'s values as the ORM's INSERT prepares them (``auto_now`` fields set on
     ``row``), in :func:`_fields` order; a message's delivery is left out."""
     return [
         field.get_db_prep_save(field.pre_save(row, True), database)
-        for field in _fields(type(row))
-        if not (isinstance(row, SchedulingMessage) and field.name == "delivery")
+        for field in _parameter_fields(type(row))
     ]
 
 

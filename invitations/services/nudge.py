@@ -23,9 +23,10 @@ is claimed by that task, whether it had started then or not. Only the commits' n
 asking for the next one) always asks the cache, and a task starting in this process (an eager
 run) forgets the memo. The cost it saves: one Redis round trip per callback, about 0.3 ms
 of the web's CPU (1,000 sabre callbacks in process: 1.52 -> 1.20 ms outside the parse, issue
-14) and a Redis command each; with the memo a busy web process asks Redis twice a second. A task that dies (not a soft time
-limit: a crash, a lost database) within its first second leaves the deliveries committed in
-the window after its nudge to the sweep, as it leaves the ones it had claimed.
+14) and a Redis command each; with the memo a busy web process asks Redis twice a second.
+A task that dies (not a soft time limit: a crash, a lost database) within its first second
+leaves the deliveries committed in the window after its nudge to the sweep, as it leaves the
+ones it had claimed.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryKind
 from invitations.prepared import prepared_dump
 from invitations.services import ItipContent, deliveries_nudge_on_commit, delivery_new
+from scheduling.cursors import prepared_cursor
 from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
@@ -241,52 +242,11 @@ def _values(row: Delivery | SchedulingMessage, database: BaseDatabaseWrapper) ->
     ]
 
 
-@functools.cache
-def _prepared_cursor_class() -> type:
-    """Django's server-binding psycopg cursor, preparing what it executes (the backend module
-    is imported on PostgreSQL only)."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):  # type: ignore[misc,valid-type]
-        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
-            options.setdefault("prepare", True)
-            return super().execute(query, params, **options)  # type: ignore[misc]
-
-        def _send_query_prepared(self, name: bytes, pgq: Any, **options: Any) -> None:
-            # psycopg keeps the statement it sent (for Django's query log, which shows it
-            # with its $n placeholders) on every path but this one (psycopg 3.3).
-            self._query = pgq
-            super()._send_query_prepared(name, pgq, **options)  # type: ignore[misc]
-
-    return PreparedCursor
-
-
-def _prepared_cursor(database: BaseDatabaseWrapper) -> CursorWrapper:
-    """A cursor of ``database``'s connection (a Django cursor: query logging and execute
-    wrappers see its statements) on which PostgreSQL keeps the statements it ran prepared.
-
-    Django's psycopg cursors merge the parameters into the text client-side, so PostgreSQL
-    parses and plans every callback's statement anew; with server-side binding and
-    ``prepare=True`` it does so once per connection (psycopg keeps the statement prepared,
-    under its own name, until the connection closes; a new connection prepares it again).
-    PostgreSQL's CPU per callback: 0.60 -> 0.40 ms (2,000 sabre callbacks, issue 14). Django
-    leaves psycopg's preparing off (``prepare_threshold`` None) for connection poolers; the
-    settings turn it on for explicit requests only (Django's own cursors bind client-side and
-    never prepare). Behind a pooler in transaction mode (PgBouncer before 1.21, or without
-    ``max_prepared_statements``), a statement prepared on one server connection is unknown on
-    the next: set ``DB_PREPARED_STATEMENTS=false`` (``settings.DATABASE_PREPARED_STATEMENTS``).
-    """
-    database.ensure_connection()
-    with database.wrap_database_errors:
-        raw = _prepared_cursor_class()(database.connection)
-    if database.queries_logged:
-        return database.make_debug_cursor(raw)
-    return database.make_cursor(raw)
-
-
 def _store_cursor(database: BaseDatabaseWrapper) -> CursorWrapper:
+    """The store's cursor: one keeping its statement prepared on PostgreSQL unless
+    ``DB_PREPARED_STATEMENTS`` is off (:mod:`scheduling.cursors`)."""
     if settings.DATABASE_PREPARED_STATEMENTS:
-        return _prepared_cursor(database)
+        return prepared_cursor(database=database)
     return database.cursor()
 
 

@@ -152,6 +152,15 @@ else:
     # health checks replace a connection the server closed.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# The callback's store keeps its one statement prepared on the server, per connection
+# (scheduling/services.py). Behind a connection pooler in transaction mode that does not keep
+# prepared statements (PgBouncer before 1.21, or without max_prepared_statements), set false.
+DATABASE_PREPARED_STATEMENTS: bool = env.bool("DB_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # psycopg prepares nothing while prepare_threshold is None (Django's default). Django's
+    # cursors bind parameters client-side and never prepare whatever the threshold: this only
+    # lets the store's explicit prepare=True take effect; no statement is prepared by count.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 
 # --- Cache ------------------------------------------------------------------------------------
 # Per-process memory by default; set CACHE_URL (e.g. redis://127.0.0.1:6379/1) when several

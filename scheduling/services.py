@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -27,6 +28,7 @@ from django.db import (
     transaction,
 )
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field
 from django.utils import timezone
 
@@ -37,6 +39,7 @@ from calendars.services import booking_attendee_answer_record
 from invitations.models import Delivery, DeliveryKind
 from invitations.prepared import prepared_dump
 from invitations.services import ItipContent, deliveries_nudge_on_commit, delivery_new
+from scheduling.cursors import prepared_cursor
 from scheduling.models import REFUSALS_RECENT, SchedulingMessage, dedupe_key_compute
 
 logger = logging.getLogger(__name__)
@@ -217,14 +220,34 @@ def _store_sql(vendor: str) -> str:
     )
 
 
+@functools.cache
+def _parameter_fields(
+    model: type[Delivery] | type[SchedulingMessage],
+) -> tuple[Field[Any, Any], ...]:
+    """The fields whose values are the statement's parameters: :func:`_fields` but a
+    message's delivery (the statement takes it from the CTE). Kept per process."""
+    return tuple(
+        field
+        for field in _fields(model)
+        if not (model is SchedulingMessage and field.name == "delivery")
+    )
+
+
 def _values(row: Delivery | SchedulingMessage, database: BaseDatabaseWrapper) -> list[Any]:
     """``row``'s values as the ORM's INSERT prepares them (``auto_now`` fields set on
     ``row``), in :func:`_fields` order; a message's delivery is left out."""
     return [
         field.get_db_prep_save(field.pre_save(row, True), database)
-        for field in _fields(type(row))
-        if not (isinstance(row, SchedulingMessage) and field.name == "delivery")
+        for field in _parameter_fields(type(row))
     ]
+
+
+def _store_cursor(database: BaseDatabaseWrapper) -> CursorWrapper:
+    """The store's cursor: one keeping its statement prepared on PostgreSQL unless
+    ``DB_PREPARED_STATEMENTS`` is off (:mod:`scheduling.cursors`)."""
+    if settings.DATABASE_PREPARED_STATEMENTS:
+        return prepared_cursor(database=database)
+    return database.cursor()
 
 
 def _execute_reconnecting(
@@ -242,7 +265,7 @@ def _execute_reconnecting(
     # Django's attribute (django/db/backends/base/base.py): this request's check is done.
     database.health_check_done = True  # type: ignore[attr-defined]
     try:
-        with database.cursor() as cursor:
+        with _store_cursor(database) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     except (OperationalError, InterfaceError):
@@ -250,7 +273,7 @@ def _execute_reconnecting(
             raise
         logger.warning("scheduling message store: database connection lost, reconnecting")
         database.close()
-        with database.cursor() as cursor:
+        with _store_cursor(database) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
     return int(row[0]), int(row[1])
@@ -281,7 +304,7 @@ def _store(delivery: Delivery, message: SchedulingMessage) -> None:
     sql = _store_sql(database.vendor)
     params = [*_values(delivery, database), *_values(message, database)]
     if database.in_atomic_block:
-        with transaction.atomic(), database.cursor() as cursor:
+        with transaction.atomic(), _store_cursor(database) as cursor:
             cursor.execute(sql, params)
             message_pk, delivery_pk = cursor.fetchone()
     else:

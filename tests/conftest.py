@@ -65,5 +65,9 @@ def db_vendor(db: None) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Each test starts with an empty cache (recent refusal counts, throttling, lookups)."""
+    """Each test starts with an empty cache (recent refusal counts, throttling, lookups), and
+    no process memo of a delivery task known to be queued (invitations.services.nudge)."""
+    from invitations.services import deliveries_nudge_clear
+
     cache.clear()
+    deliveries_nudge_clear()

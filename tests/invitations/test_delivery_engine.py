@@ -32,6 +32,7 @@ from invitations.services import (
 )
 from invitations.services import send as send_module
 from invitations.transports import SendResult
+from invitations.transports import sessions as sessions_module
 from scheduling.models import SchedulingMessage
 from scheduling.services import scheduling_message_receive
 from tests.fakes.celery_worker import tasks_routed_to
@@ -70,8 +71,12 @@ def statuses() -> set[str]:
 
 
 def test_pending_deliveries_leave_over_one_smtp_connection_when_the_relay_answers_at_once(
-    smtp_sink: SmtpSink,
+    smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A second session opens when an email has waited SPAWN_AFTER_SECONDS (0.25 s) with
+    # every session busy; on a loaded machine our own CPU, not the relay, can make it wait
+    # that long. The wait is lengthened so that what is pinned is the reuse itself.
+    monkeypatch.setattr(sessions_module, "SPAWN_AFTER_SECONDS", 30.0)
     deliveries = store(20)
 
     summary = deliveries_send(linger=0.0)
@@ -81,7 +86,7 @@ def test_pending_deliveries_leave_over_one_smtp_connection_when_the_relay_answer
     assert sorted(mail.message_id for mail in smtp_sink.messages) == sorted(
         delivery.message_id_header for delivery in deliveries
     )
-    assert smtp_sink.connections <= 2  # one, and a second only if the first lagged
+    assert smtp_sink.connections == 1
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
 
 

@@ -5,7 +5,8 @@ sent as the sender wrote it: the content lines the parser noted for it
 (:func:`calendars.ical.budgets.component_source`), folded again at 75 octets (RFC 5545
 section 3.1), instead of being serialized again by ``icalendar``, whose folding goes
 character by character: a line of at most 75 octets (20 of a sabre/dav VEVENT's 26) is copied,
-a longer one is folded by ``icalendar`` itself (``Contentline.to_ical``). For a sabre/dav
+a longer one is folded as ``icalendar`` folds it (``Contentline.to_ical``; by slices for an
+ASCII line, :func:`calendars.ical.lines.fold_line`). For a sabre/dav
 invitation, ``build_attachment`` went from about 0.6 ms of CPU to 0.25-0.3 ms, the average over
 the shared corpus from 2.0-2.4 ms to 0.55 ms (``bench/attachment.py``). The sender's lines
 also keep what a second serialization would change (its escapes, the order of its
@@ -36,6 +37,7 @@ import icalendar
 from icalendar.prop import vBroken
 
 from calendars.ical.budgets import calendars_read, component_source
+from calendars.ical.lines import fold_line
 from calendars.ical.parse import decode
 from calendars.ical.types import LIBRARY_ERRORS, Event, ITipMessage, Method
 from calendars.ical.vtimezone import Years
@@ -155,7 +157,7 @@ def _sender_lines(component: Any) -> bytes | None:
         if len(line) <= _LINE_OCTETS and (line.isascii() or len(line.encode()) <= _LINE_OCTETS):
             lines.append(line)
         else:
-            lines.append(line.to_ical().decode("utf-8"))  # icalendar's folding
+            lines.append(fold_line(line))  # icalendar's folding, by slices for ASCII
     lines.append("")
     return "\r\n".join(lines).encode("utf-8")
 

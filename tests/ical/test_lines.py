@@ -1,6 +1,7 @@
 """calendars.ical.lines.content_line_parts gives exactly what icalendar's Contentline.parts()
-gives, or raises ValueError exactly when it does: on every content line of the shared corpus
-and of the hostile bodies, on hand-written edges and on a seeded fuzz of corpus lines."""
+gives, or raises ValueError exactly when it does, and calendars.ical.lines.fold_line gives
+exactly what Contentline.to_ical() gives: on every content line of the shared corpus and of
+the hostile bodies, on hand-written edges and on a seeded fuzz."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from icalendar.parser.parameter import Parameters
 
 from bench.sabre import sabre_request
 from calendars.ical import ICalendarError, budgets, parse_itip
-from calendars.ical.lines import content_line_parts
+from calendars.ical.lines import content_line_parts, fold_line
 from tests.hostile import generated_bodies, hostile_files
 from tests.invitations.corpus import corpus_bodies
 
@@ -246,3 +247,98 @@ def test_every_corpus_message_parses_as_with_the_library_split_when_read(
     library = [_parse(body) for body in bodies]
     assert ours == library
     assert sum(kind == "message" for kind, _ in ours) > 100
+
+
+# --- Folding ----------------------------------------------------------------------------------
+
+
+def _fold_mismatch(text: str) -> str | None:
+    """None when fold_line gives what the library's to_ical gives, else both."""
+    line = Contentline(text)
+    expected = line.to_ical().decode("utf-8")
+    got = fold_line(line)
+    if type(got) is str and got == expected:
+        return None
+    return f"{text[:200]!r}: library {expected!r:.300}, ours {got!r:.300}"
+
+
+def _hostile_lines() -> set[str]:
+    bodies = [path.read_bytes() for path in hostile_files()] + list(generated_bodies().values())
+    return {line for body in bodies for line in _content_lines(body)}
+
+
+def test_every_corpus_line_is_folded_as_the_library_folds_it_when_written() -> None:
+    lines = {line for _, body in _corpus() for line in _content_lines(body)}
+    assert sum(len(line) > 75 and line.isascii() for line in lines) > 300  # folds happen
+    mismatches = [m for m in map(_fold_mismatch, sorted(lines)) if m]
+    assert mismatches == []
+
+
+def test_every_hostile_and_sabre_line_is_folded_as_the_library_folds_it_when_written() -> None:
+    lines = _hostile_lines() | set(_sabre_lines())
+    assert sum(len(line) > 75 for line in lines) > 10
+    mismatches = [m for m in map(_fold_mismatch, sorted(lines)) if m]
+    assert mismatches == []
+
+
+def _fold_edges() -> list[str]:
+    """Every length around the first two fold points (74 and 148 characters), each with an
+    escape character at every position near a boundary, and a few non-ASCII ones."""
+    edges = []
+    for length in [*range(1, 5), *range(70, 80), *range(144, 153), *range(218, 226), 400]:
+        base = "X-F:" + "a" * (length - 4) if length > 4 else "X:a"[:length]
+        edges.append(base)
+        for position in [*range(68, 80), *range(141, 153), *range(214, 226)]:
+            if position < len(base):
+                for escape in ("\\", "^", "\\\\", "^^", "\\n"):
+                    edges.append((base[:position] + escape + base[position:])[: max(length, 4)])
+    edges += [
+        "DESCRIPTION:" + "\\" * 200,
+        "DESCRIPTION:" + "^" * 200,
+        "DESCRIPTION:" + "\\^" * 100,
+        "DESCRIPTION:" + "é" * 100,
+        "DESCRIPTION:" + "a" * 73 + "é" + "a" * 80,
+        "DESCRIPTION:" + "😀" * 40,
+        "X-CR:" + "a\rb" * 40,
+    ]
+    return edges
+
+
+def test_edge_lines_are_folded_as_the_library_folds_them_when_written() -> None:
+    edges = _fold_edges()
+    assert len(edges) > 2000
+    mismatches = [m for m in map(_fold_mismatch, edges) if m]
+    assert mismatches == []
+
+
+def test_random_lines_are_folded_as_the_library_folds_them_when_fuzzed() -> None:
+    rng = random.Random(1414)
+    alphabet = "ab;:,=\\^ \t\r" + "é€😀"
+    lines = []
+    for _ in range(FUZZ_CASES):
+        characters = alphabet if rng.random() < 0.2 else alphabet[:-3]  # mostly ASCII
+        lines.append("".join(rng.choice(characters) for _ in range(rng.randint(1, 400))))
+    mismatches = [m for m in map(_fold_mismatch, lines) if m]
+    assert mismatches == []
+    assert sum(line.isascii() for line in lines) > FUZZ_CASES // 2
+
+
+class _LibraryFoldRefused(Contentline):
+    """A content line whose library folding must not be asked for."""
+
+    __slots__ = ()
+
+    def to_ical(self) -> bytes:
+        raise AssertionError(f"the library was asked to fold {self[:60]!r}")
+
+
+def test_ascii_line_is_folded_without_the_library_when_written() -> None:
+    text = "DESCRIPTION:" + "an agenda\\, with escapes\\n " * 12
+    folded = fold_line(_LibraryFoldRefused(text))
+    assert folded == Contentline(text).to_ical().decode()
+    assert folded.count("\r\n ") == len(text) // 74
+
+
+def test_non_ascii_line_is_folded_by_the_library_when_written() -> None:
+    with pytest.raises(AssertionError, match="the library was asked"):
+        fold_line(_LibraryFoldRefused("SUMMARY:" + "é" * 80))

@@ -25,11 +25,12 @@ then reduces to a ``str`` method:
   ``[\\w.-]+`` pattern), the parameter section is absent (no ``;`` in the head: no parameters)
   or not empty, and each parameter is ``token=value``.
 
-Parameter names are stored upper-cased, in the order of their first appearance, the last value
-winning, as ``CaselessDict`` does (``str.upper`` gives the same key twice applied). The value
-is unescaped by the library's own ``unescape_backslash``. Anything else (a quoted value, a
-list, an escape, a missing ``=``, an invalid name, a strict line) goes to ``line.parts()``,
-which also raises its ``ValueError`` for every malformed line.
+The ``Parameters`` is made empty as ``copy`` makes one (``__new__``, without ``__init__``,
+which has nothing to do for it). Parameter names are stored upper-cased, in the order of their
+first appearance, the last value winning, as ``CaselessDict`` does (``str.upper`` gives the
+same key twice applied). The value is unescaped by the library's own ``unescape_backslash``.
+Anything else (a quoted value, a list, an escape, a missing ``=``, an invalid name, a strict
+line) goes to ``line.parts()``, which also raises its ``ValueError`` for every malformed line.
 
 Folding (:func:`fold_line`): ``Contentline.to_ical()`` folds with ``_foldline``, which walks the
 line one character at a time, encoding each to count its octets. It was the hottest function
@@ -64,6 +65,10 @@ _NOT_PLAIN = re.compile(r'["\\,^%\x00-\x1f\x7f]|[^\S ]')
 _STRIPPED_SPACES = ("; ", " ;", "= ", " =")
 
 _set = OrderedDict.__setitem__  # Parameters' own storage, the key already upper-cased
+# An empty Parameters without Parameters.__init__ (its default_ keywords and CaselessDict's
+# key loop have nothing to do for an empty one): 0.19 us instead of 1.6 us, for each of a
+# message's content lines. copy and pickle make their Parameters so too.
+_empty_parameters = OrderedDict.__new__
 
 _FOLD_CHARS = 74  # RFC 5545 3.1's 75 octets, less the space that starts a continuation line
 _FOLD = "\r\n "
@@ -86,13 +91,13 @@ def content_line_parts(line: Contentline) -> tuple[str, Parameters, str]:
     semicolon = head.find(";")
     if semicolon < 0:
         name = head
-        params = Parameters()
+        params = _empty_parameters(Parameters)
     else:
         name = head[:semicolon]
         section = head[semicolon + 1 :]
         if not section:
             return line.parts()  # "NAME;:value": the library refuses it
-        params = Parameters()
+        params = _empty_parameters(Parameters)
         for parameter in section.split(";"):
             key, equals, value = parameter.partition("=")
             if not equals or _TOKEN.fullmatch(key) is None:

@@ -342,3 +342,14 @@ def test_ascii_line_is_folded_without_the_library_when_written() -> None:
 def test_non_ascii_line_is_folded_by_the_library_when_written() -> None:
     with pytest.raises(AssertionError, match="the library was asked"):
         fold_line(_LibraryFoldRefused("SUMMARY:" + "é" * 80))
+
+
+def test_parameters_of_a_plain_line_are_those_the_library_makes_when_read() -> None:
+    # The fast path makes its Parameters without __init__; they must be the library's own.
+    for text in ["SUMMARY:x", "ATTENDEE;CN=Bob;ROLE=CHAIR:mailto:b@example.org"]:
+        ours = content_line_parts(_LibraryRefused(text))[1]
+        library = Contentline(text).parts()[1]
+        assert type(ours) is Parameters and vars(ours) == vars(library) == {}
+        assert ours == library and ours.to_ical() == library.to_ical()
+        ours["rsvp"] = "TRUE"  # still a case-insensitive dict
+        assert ours["RSVP"] == "TRUE" and list(ours)[-1] == "RSVP"

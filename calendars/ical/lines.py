@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from typing import Any
 
 from icalendar.parser.content_line import Contentline
 from icalendar.parser.parameter import Parameters
@@ -115,11 +116,11 @@ def fold_line(line: Contentline) -> str:
     """``line.to_ical()``, decoded: the line folded as ``icalendar`` folds it (RFC 5545
     section 3.1: physical lines of at most 75 octets, each continuation starting with a space,
     joined by CRLF), never splitting a ``\\`` or ``^`` escape from its next character."""
+    length = len(line)
+    if length <= _FOLD_CHARS and (line.isascii() or len(line.encode()) <= _FOLD_CHARS):
+        return str(line)  # _foldline folds only when a chunk would reach 75 octets
     if not line.isascii():
         return bytes(line.to_ical()).decode("utf-8")
-    length = len(line)
-    if length <= _FOLD_CHARS:
-        return str(line)
     chunks = []
     start = 0
     while length - start > _FOLD_CHARS:
@@ -130,3 +131,10 @@ def fold_line(line: Contentline) -> str:
         start = stop
     chunks.append(line[start:])
     return _FOLD.join(chunks)
+
+
+def component_ical(component: Any) -> bytes:
+    """``component.to_ical()``: its content lines (``Component.content_lines``) folded by
+    :func:`fold_line`, each ended by CRLF, UTF-8 (``Contentlines.to_ical``)."""
+    lines = component.content_lines()
+    return ("\r\n".join([fold_line(line) for line in lines if line]) + "\r\n").encode("utf-8")

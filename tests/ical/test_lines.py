@@ -13,8 +13,8 @@ from icalendar.parser.content_line import Contentline, Contentlines
 from icalendar.parser.parameter import Parameters
 
 from bench.sabre import sabre_request
-from calendars.ical import ICalendarError, budgets, parse_itip
-from calendars.ical.lines import content_line_parts, fold_line
+from calendars.ical import ICalendarError, Method, budgets, build_attachment, parse_itip
+from calendars.ical.lines import component_ical, content_line_parts, fold_line
 from tests.hostile import generated_bodies, hostile_files
 from tests.invitations.corpus import corpus_bodies
 
@@ -353,3 +353,30 @@ def test_parameters_of_a_plain_line_are_those_the_library_makes_when_read() -> N
         assert ours == library and ours.to_ical() == library.to_ical()
         ours["rsvp"] = "TRUE"  # still a case-insensitive dict
         assert ours["RSVP"] == "TRUE" and list(ours)[-1] == "RSVP"
+
+
+def _components(body: bytes) -> list[Any]:
+    """Every component of every calendar the body holds (empty when it is not readable)."""
+    try:
+        calendars = budgets.calendars_read(body.decode("utf-8", errors="replace"))
+    except (ValueError, ICalendarError):
+        return []
+    return [part for calendar in calendars for part in calendar.walk()]
+
+
+def test_every_component_is_serialized_as_the_library_serializes_it_when_written() -> None:
+    bodies = [body for _, body in _corpus()] + [sabre_request(3, recipient=1)[0]]
+    components = [part for body in bodies for part in _components(body)]
+    assert len(components) > 1000
+    mismatches = [part.name for part in components if component_ical(part) != bytes(part.to_ical())]
+    assert mismatches == []
+
+
+def test_attachment_head_is_serialized_as_the_library_serializes_it_when_built() -> None:
+    # The calendar's own lines (METHOD, PRODID...) of a built attachment, non-ASCII ones too.
+    message = parse_itip(sabre_request(3, recipient=1)[0])
+    calendar = budgets.calendars_read(
+        build_attachment(message, itip_enabled=True, method=Method.REQUEST).decode()
+    )[0]
+    calendar.add("X-WR-CALNAME", "Réunions d'équipe, " * 6)
+    assert component_ical(calendar) == bytes(calendar.to_ical())

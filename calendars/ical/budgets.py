@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import icalendar
-from icalendar.parser.content_line import Contentline, Contentlines
+from icalendar.parser.content_line import Contentline
 from icalendar.parser.ical.calendar import CalendarIcalParser
 from icalendar.prop import vBinary, vBroken, vCalAddress, vInt, vText, vUnknown, vUri
 
-from calendars.ical.lines import content_line_parts
+from calendars.ical.lines import content_line_parts, content_lines_read
 from calendars.ical.types import BudgetExceeded
 
 # The years of event dates (DTSTART, DTEND, RECURRENCE-ID, RDATE, EXDATE, UNTIL). No calendar
@@ -437,7 +437,8 @@ def calendars_read(text: str, *, zone_known: Callable[[str], bool] | None = None
         raise BudgetExceeded(
             f"the data has {newlines} lines; at most {LIMITS.max_lines} are read", limit="lines"
         )
-    lines = Contentlines.from_ical(text)
+    # from_ical's parser takes the content lines as they are (a list, typed only as text).
+    lines: Any = content_lines_read(text)
     reader = _UntrustedCalendar if zone_known is None else _known_zones_reader(zone_known)
     return list(reader.from_ical(lines, multiple=True))
 

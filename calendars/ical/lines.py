@@ -45,7 +45,16 @@ compares the two on every content line of the corpus and of the hostile bodies, 
 length around the fold points with escapes at each boundary, and on a seeded fuzz. With it,
 ``_sender_lines`` costs 0.039 ms of CPU per sabre/dav VEVENT instead of 0.104 ms, and
 ``prepared_dump`` 0.32 ms per message instead of 0.53 ms (``bench/parse.py``, 2,000
-messages, best of 3).
+messages, best of 3). :func:`component_ical` is ``to_ical()`` with that folding.
+
+Unfolding (:func:`content_lines_read`): ``Contentlines.from_ical`` unfolds with a regular
+expression (``UFOLD``) whose look-behinds run at every line break, to handle bodies that mix
+CRLF, LF and empty lines. When every line break is CRLF, or every one LF, and no line is
+empty, a fold is exactly a line break followed by a space or a tab and ``str.replace`` gives
+the same text; any other body is unfolded by the library. Reading a sabre/dav REQUEST's
+content lines takes 0.061 ms of CPU instead of 0.122 ms (2,000 bodies, the two interleaved
+in one process, best of 7). ``tests/ical/test_lines.py`` compares the two on every corpus
+body (also with LF, CR and blank lines), the hostile bodies and 20,000 seeded random texts.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-from icalendar.parser.content_line import Contentline
+from icalendar.parser.content_line import NEWLINE, Contentline, Contentlines
 from icalendar.parser.parameter import Parameters
 from icalendar.parser.property import unescape_backslash
 from icalendar.parser.string import NAME as _TOKEN
@@ -138,3 +147,30 @@ def component_ical(component: Any) -> bytes:
     :func:`fold_line`, each ended by CRLF, UTF-8 (``Contentlines.to_ical``)."""
     lines = component.content_lines()
     return ("\r\n".join([fold_line(line) for line in lines if line]) + "\r\n").encode("utf-8")
+
+
+def content_lines_read(text: str) -> Contentlines:
+    """``Contentlines.from_ical(text)``: the text unfolded (RFC 5545 section 3.1), split into
+    content lines at CRLF or LF, empty ones left out, and an empty line appended."""
+    unfolded = _unfolded(text)
+    if unfolded is None:
+        return Contentlines.from_ical(text)
+    lines = Contentlines(Contentline(line) for line in NEWLINE.split(unfolded) if line)
+    lines.append("")  # type: ignore[arg-type]  # as from_ical does: the CRLF of the last line
+    return lines
+
+
+def _unfolded(text: str) -> str | None:
+    """``UFOLD.sub("", text)`` when every line break of the text is CRLF, or every one LF,
+    and no line is empty; None otherwise (the caller asks the library). Then a fold is
+    exactly a line break followed by a space or a tab, and removing one never makes another:
+    that would take a lone CR or LF, or two line breaks in a row."""
+    newlines = text.count("\n")
+    if newlines == 0:
+        return text  # every fold starts with a LF
+    crlfs = text.count("\r\n")
+    if crlfs == newlines and text.count("\r") == crlfs and "\r\n\r\n" not in text:
+        return text.replace("\r\n ", "").replace("\r\n\t", "")
+    if crlfs == 0 and "\r" not in text and "\n\n" not in text:
+        return text.replace("\n ", "").replace("\n\t", "")
+    return None

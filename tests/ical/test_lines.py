@@ -14,7 +14,13 @@ from icalendar.parser.parameter import Parameters
 
 from bench.sabre import sabre_request
 from calendars.ical import ICalendarError, Method, budgets, build_attachment, parse_itip
-from calendars.ical.lines import component_ical, content_line_parts, fold_line
+from calendars.ical.lines import (
+    _unfolded,
+    component_ical,
+    content_line_parts,
+    content_lines_read,
+    fold_line,
+)
 from tests.hostile import generated_bodies, hostile_files
 from tests.invitations.corpus import corpus_bodies
 
@@ -380,3 +386,74 @@ def test_attachment_head_is_serialized_as_the_library_serializes_it_when_built()
     )[0]
     calendar.add("X-WR-CALNAME", "Réunions d'équipe, " * 6)
     assert component_ical(calendar) == bytes(calendar.to_ical())
+
+
+# --- Unfolding --------------------------------------------------------------------------------
+
+
+def _read_mismatch(text: str) -> str | None:
+    """None when content_lines_read gives what Contentlines.from_ical gives, else both."""
+    expected = Contentlines.from_ical(text)
+    got = content_lines_read(text)
+    same = type(got) is Contentlines and [(type(x), x) for x in got] == [
+        (type(x), x) for x in expected
+    ]
+    return None if same else f"{text[:200]!r}: library {expected!r:.300}, ours {got!r:.300}"
+
+
+def _texts(bodies: list[bytes]) -> list[str]:
+    texts = [body.decode("utf-8", errors="replace") for body in bodies]
+    # Each body also with LF and with CR line ends, and with a blank line in it.
+    return texts + [
+        variant
+        for text in texts
+        for variant in (
+            text.replace("\r\n", "\n"),
+            text.replace("\r\n", "\r"),
+            text.replace("\r\n", "\r\n\r\n", 3),
+        )
+    ]
+
+
+def test_every_corpus_body_is_unfolded_as_the_library_unfolds_it_when_read() -> None:
+    texts = _texts([body for _, body in _corpus()])
+    assert sum(" " in t and "\n " in t for t in texts) > 100  # folded bodies among them
+    mismatches = [m for m in map(_read_mismatch, texts) if m]
+    assert mismatches == []
+
+
+def test_every_hostile_body_is_unfolded_as_the_library_unfolds_it_when_read() -> None:
+    bodies = [path.read_bytes() for path in hostile_files()] + list(generated_bodies().values())
+    # As the parser gets them: a body over its size budget is refused before it is split.
+    texts = [body.decode("utf-8", errors="replace") for body in bodies]
+    texts = [t for t in texts if len(t) <= budgets.LIMITS.max_bytes]
+    assert len(texts) > 10
+    mismatches = [m for m in map(_read_mismatch, texts) if m]
+    assert mismatches == []
+
+
+def test_random_texts_are_unfolded_as_the_library_unfolds_them_when_fuzzed() -> None:
+    rng = random.Random(1414)
+    pieces = ["\r\n", "\n", "\r", " ", "\t", "a", ":", "\r\n ", "\n ", "\r\n\t", "\n\t"]
+    texts = []
+    for _ in range(FUZZ_CASES * 5):
+        crlf = rng.random() < 0.5  # mostly one kind of line end, as senders write them
+        usable = pieces if rng.random() < 0.3 else [p for p in pieces if ("\r" in p) == crlf]
+        texts.append("".join(rng.choice(usable) for _ in range(rng.randint(0, 30))))
+    mismatches = [m for m in map(_read_mismatch, texts) if m]
+    assert mismatches == []
+    assert sum(_unfolded(text) is not None for text in texts) > FUZZ_CASES  # the fast path
+
+
+def test_body_with_one_kind_of_line_end_is_unfolded_without_the_library_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(text: str) -> Contentlines:
+        raise AssertionError("the library was asked to unfold")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Contentlines, "from_ical", refused)
+        body = sabre_request(3, recipient=1)[0].decode()
+        assert content_lines_read(body) == content_lines_read(body.replace("\r\n", "\n"))
+        with pytest.raises(AssertionError, match="the library was asked"):
+            content_lines_read(body.replace("\r\n", "\n", 1))

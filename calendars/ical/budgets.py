@@ -402,7 +402,7 @@ def _parameter_count(line: Contentline, limits: ParseLimits) -> int:
     colon = line.find(":")
     if colon < 0:
         return line.count(";", 0, limits.max_line_chars)
-    if '"' in line[:colon]:  # a quoted parameter value may hold ":" (RFC 5545 3.1)
+    if line.find('"', 0, colon) >= 0:  # a quoted parameter value may hold ":" (RFC 5545 3.1)
         colon = Contentline(line[: limits.max_line_chars]).value_separator_index()
         if colon < 0:
             colon = min(len(line), limits.max_line_chars)

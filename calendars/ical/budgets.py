@@ -19,33 +19,23 @@ VTIMEZONE...) the content lines it was read from (:class:`SourceLines`,
 :func:`component_source`), so that the attachment can send the sender's own lines instead of
 serializing the component again (:mod:`calendars.ical.attachment`).
 
-Two of ``icalendar``'s template methods are refined for speed, both through its public
-classes: a property's value type (``get_factory_for_property``) is remembered by name and
-VALUE instead of being looked up two or three times per property through case-folding dicts,
-and a TEXT, CAL-ADDRESS, URI, INTEGER or unknown value is built once, where
-``parse_and_add_property`` builds it a second time only to reset its parameters. With the
-empty ``Parameters`` of :mod:`calendars.ical.lines`, ``parse_itip`` went from 0.96 ms to
-0.80 ms of CPU per sabre-shaped REQUEST, and from 3.1 ms to 2.65 ms on average over the
-corpus (``bench/parse.py``, back to back, best of 3). ``tests/ical/test_parser.py`` reads
-every corpus, hostile and sabre body with these methods and with the library's own, and
-compares the trees: property types, values, encodings, parameters and errors.
+Its property values are built by :class:`calendars.ical.values.ValueParser`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import icalendar
 from icalendar.parser.content_line import Contentline
-from icalendar.parser.ical.calendar import CalendarIcalParser
-from icalendar.prop import vBinary, vBroken, vCalAddress, vInt, vText, vUnknown, vUri
+from icalendar.prop import vBinary, vBroken, vText, vUnknown, vUri
 
 from calendars.ical.lines import content_line_parts, content_lines_read
 from calendars.ical.types import BudgetExceeded
+from calendars.ical.values import ValueParser
 
 # The years of event dates (DTSTART, DTEND, RECURRENCE-ID, RDATE, EXDATE, UNTIL). No calendar
 # means an event before 1900 or after 2200; years like 0001 or 9999 are errors or attacks, and
@@ -121,7 +111,7 @@ _LIST_PROPERTIES = frozenset({"RDATE", "EXDATE", "CATEGORIES", "FREEBUSY", "RESO
 _RULE_PROPERTIES = frozenset({"RRULE", "EXRULE"})
 
 
-class BoundedParser(CalendarIcalParser):
+class BoundedParser(ValueParser):
     """``icalendar``'s calendar parser, counting as it goes and stopping at the first limit.
 
     ``datetime_names`` is empty so that no TZID is resolved while parsing (date-times come out
@@ -343,57 +333,6 @@ class BoundedParser(CalendarIcalParser):
 
     def _factory(self, name: str, params: Any) -> Any:
         return self.get_factory_for_property(name, params)
-
-    def get_factory_for_property(self, name: str, params: Any) -> Any:
-        # icalendar asks for a property's value type two or three times (handle_property,
-        # parse_and_add_property, and the budget above), each time reading VALUE and the
-        # name through case-folding dicts. The answer depends on the name and VALUE only, so
-        # it is remembered (a bounded table: the names come from the sender).
-        value = _parameter(params, "VALUE")
-        if self._types_factory is not _LIBRARY_TYPES or not isinstance(value, str | None):
-            return super().get_factory_for_property(name, params)
-        key = (name, value.upper() if value is not None else None)
-        factory = _FACTORIES.get(key)
-        if factory is None:
-            factory = super().get_factory_for_property(name, params)
-            if len(_FACTORIES) < _FACTORIES_KEPT:
-                _FACTORIES[key] = factory
-        return factory
-
-    def parse_and_add_property(
-        self, name: str, params: Any, val: str, tzid: str | None, line: Contentline
-    ) -> None:
-        # ComponentIcalParser.parse_and_add_property builds the value twice for the types of
-        # _BUILT_ONCE: from_ical returns an instance, which factory(instance) copies only to
-        # give it empty parameters, replaced at once by the line's. The instance is kept.
-        factory = self.get_factory_for_property(name, params)
-        if tzid or factory not in _BUILT_ONCE:
-            super().parse_and_add_property(name, params, val, tzid, line)
-            return
-        try:
-            value = factory.from_ical(val)
-        except (ValueError, TypeError) as exc:
-            self.handle_property_parse_error(exc, name, params, val, line)
-            return
-        if type(value) is not factory:
-            value = factory(value)
-        value.params = params
-        self._stack[-1].add(name, value, encode=False)  # self.component, checked by the caller
-
-
-# What BoundedParser.get_factory_for_property remembers: (name, VALUE) -> value type, for
-# icalendar's own types (TypesFactory.for_property, whose answer depends on nothing else).
-_LIBRARY_TYPES = icalendar.Calendar.types_factory
-_FACTORIES: dict[tuple[str, str | None], Any] = {}
-_FACTORIES_KEPT = 1024
-
-# Value types whose ``factory(factory.from_ical(text))`` equals ``factory.from_ical(text)``
-# but for its (then replaced) parameters: their ``from_ical`` returns ``cls(text)`` and
-# ``cls(value)`` of such an instance copies its text or number and its encoding.
-_BUILT_ONCE = frozenset({vText, vUnknown, vCalAddress, vUri, vInt})
-
-# A parameter of a Parameters, whose keys CaselessDict stores upper-cased.
-_parameter = OrderedDict.get
 
 
 def _parameter_count(line: Contentline, limits: ParseLimits) -> int:

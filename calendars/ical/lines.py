@@ -43,9 +43,10 @@ each chunk is 74 characters, one fewer when its last character would be a ``\\``
 A line with any other character is folded by ``to_ical()`` itself. ``tests/ical/test_lines.py``
 compares the two on every content line of the corpus and of the hostile bodies, on every
 length around the fold points with escapes at each boundary, and on a seeded fuzz. With it,
-``_sender_lines`` costs 0.039 ms of CPU per sabre/dav VEVENT instead of 0.104 ms, and
-``prepared_dump`` 0.32 ms per message instead of 0.53 ms (``bench/parse.py``, 2,000
-messages, best of 3). :func:`component_ical` is ``to_ical()`` with that folding.
+``_sender_lines`` costs 0.039 ms of CPU per sabre/dav VEVENT instead of 0.104 ms (2,000
+VEVENTs, best of 5). :func:`component_ical` is ``to_ical()`` with that folding. With both
+and the stored form's fast path, ``prepared_dump`` takes 0.32 ms per sabre-shaped REQUEST
+instead of 0.41-0.44 ms (``bench/parse.py``, 2,000 messages, back to back, best of 3).
 
 Unfolding (:func:`content_lines_read`): ``Contentlines.from_ical`` unfolds with a regular
 expression (``UFOLD``) whose look-behinds run at every line break, to handle bodies that mix

@@ -18,6 +18,8 @@ While it reads, the parser notes on each top-level component (a VCALENDAR's VEVE
 VTIMEZONE...) the content lines it was read from (:class:`SourceLines`,
 :func:`component_source`), so that the attachment can send the sender's own lines instead of
 serializing the component again (:mod:`calendars.ical.attachment`).
+
+Its property values are built by :class:`calendars.ical.values.ValueParser`.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import icalendar
-from icalendar.parser.content_line import Contentline, Contentlines
-from icalendar.parser.ical.calendar import CalendarIcalParser
+from icalendar.parser.content_line import Contentline
 from icalendar.prop import vBinary, vBroken, vText, vUnknown, vUri
 
-from calendars.ical.lines import content_line_parts
+from calendars.ical.lines import content_line_parts, content_lines_read
 from calendars.ical.types import BudgetExceeded
+from calendars.ical.values import ValueParser
 
 # The years of event dates (DTSTART, DTEND, RECURRENCE-ID, RDATE, EXDATE, UNTIL). No calendar
 # means an event before 1900 or after 2200; years like 0001 or 9999 are errors or attacks, and
@@ -109,7 +111,7 @@ _LIST_PROPERTIES = frozenset({"RDATE", "EXDATE", "CATEGORIES", "FREEBUSY", "RESO
 _RULE_PROPERTIES = frozenset({"RRULE", "EXRULE"})
 
 
-class BoundedParser(CalendarIcalParser):
+class BoundedParser(ValueParser):
     """``icalendar``'s calendar parser, counting as it goes and stopping at the first limit.
 
     ``datetime_names`` is empty so that no TZID is resolved while parsing (date-times come out
@@ -339,7 +341,7 @@ def _parameter_count(line: Contentline, limits: ParseLimits) -> int:
     colon = line.find(":")
     if colon < 0:
         return line.count(";", 0, limits.max_line_chars)
-    if '"' in line[:colon]:  # a quoted parameter value may hold ":" (RFC 5545 3.1)
+    if line.find('"', 0, colon) >= 0:  # a quoted parameter value may hold ":" (RFC 5545 3.1)
         colon = Contentline(line[: limits.max_line_chars]).value_separator_index()
         if colon < 0:
             colon = min(len(line), limits.max_line_chars)
@@ -374,7 +376,8 @@ def calendars_read(text: str, *, zone_known: Callable[[str], bool] | None = None
         raise BudgetExceeded(
             f"the data has {newlines} lines; at most {LIMITS.max_lines} are read", limit="lines"
         )
-    lines = Contentlines.from_ical(text)
+    # from_ical's parser takes the content lines as they are (a list, typed only as text).
+    lines: Any = content_lines_read(text)
     reader = _UntrustedCalendar if zone_known is None else _known_zones_reader(zone_known)
     return list(reader.from_ical(lines, multiple=True))
 

@@ -1,4 +1,5 @@
-"""Splitting a content line into name, parameters and value (RFC 5545 section 3.1), cheaply.
+"""Splitting a content line into name, parameters and value, and folding it again at 75
+octets (RFC 5545 section 3.1), cheaply.
 
 Why this exists: ``icalendar``'s ``Contentline.parts()`` walks the line one character at a time
 in Python and builds the ``Parameters`` twice; profiled over 1,000 sabre-shaped REQUESTs
@@ -24,19 +25,46 @@ then reduces to a ``str`` method:
   ``[\\w.-]+`` pattern), the parameter section is absent (no ``;`` in the head: no parameters)
   or not empty, and each parameter is ``token=value``.
 
-Parameter names are stored upper-cased, in the order of their first appearance, the last value
-winning, as ``CaselessDict`` does (``str.upper`` gives the same key twice applied). The value
-is unescaped by the library's own ``unescape_backslash``. Anything else (a quoted value, a
-list, an escape, a missing ``=``, an invalid name, a strict line) goes to ``line.parts()``,
-which also raises its ``ValueError`` for every malformed line.
+The ``Parameters`` is made empty as ``copy`` makes one (``__new__``, without ``__init__``,
+which has nothing to do for it). Parameter names are stored upper-cased, in the order of their
+first appearance, the last value winning, as ``CaselessDict`` does (``str.upper`` gives the
+same key twice applied). The value is unescaped by the library's own ``unescape_backslash``.
+Anything else (a quoted value, a list, an escape, a missing ``=``, an invalid name, a strict
+line) goes to ``line.parts()``, which also raises its ``ValueError`` for every malformed line.
+
+Folding (:func:`fold_line`): ``Contentline.to_ical()`` folds with ``_foldline``, which walks the
+line one character at a time, encoding each to count its octets. It was the hottest function
+of the web process (about 15 % of its CPU in a profile of 2,000 callbacks): the attachment
+folds about 7 of a sabre/dav VEVENT's lines this way (``attachment._sender_lines``). For an
+ASCII line one character is one octet, so the same chunks are slices: ``_foldline`` ends a
+chunk before it reaches 75 octets (room for the space that starts the next physical line), so
+each chunk is 74 characters, one fewer when its last character would be a ``\\`` or ``^``
+(icalendar moves the start of a TEXT or RFC 6868 escape to the next chunk, its issue 1501).
+A line with any other character is folded by ``to_ical()`` itself. ``tests/ical/test_lines.py``
+compares the two on every content line of the corpus and of the hostile bodies, on every
+length around the fold points with escapes at each boundary, and on a seeded fuzz. With it,
+``_sender_lines`` costs 0.039 ms of CPU per sabre/dav VEVENT instead of 0.104 ms (2,000
+VEVENTs, best of 5). :func:`component_ical` is ``to_ical()`` with that folding. With both
+and the stored form's fast path, ``prepared_dump`` takes 0.32 ms per sabre-shaped REQUEST
+instead of 0.41-0.44 ms (``bench/parse.py``, 2,000 messages, back to back, best of 3).
+
+Unfolding (:func:`content_lines_read`): ``Contentlines.from_ical`` unfolds with a regular
+expression (``UFOLD``) whose look-behinds run at every line break, to handle bodies that mix
+CRLF, LF and empty lines. When every line break is CRLF, or every one LF, and no line is
+empty, a fold is exactly a line break followed by a space or a tab and ``str.replace`` gives
+the same text; any other body is unfolded by the library. Reading a sabre/dav REQUEST's
+content lines takes 0.061 ms of CPU instead of 0.122 ms (2,000 bodies, the two interleaved
+in one process, best of 7). ``tests/ical/test_lines.py`` compares the two on every corpus
+body (also with LF, CR and blank lines), the hostile bodies and 20,000 seeded random texts.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from typing import Any
 
-from icalendar.parser.content_line import Contentline
+from icalendar.parser.content_line import NEWLINE, Contentline, Contentlines
 from icalendar.parser.parameter import Parameters
 from icalendar.parser.property import unescape_backslash
 from icalendar.parser.string import NAME as _TOKEN
@@ -48,6 +76,13 @@ _NOT_PLAIN = re.compile(r'["\\,^%\x00-\x1f\x7f]|[^\S ]')
 _STRIPPED_SPACES = ("; ", " ;", "= ", " =")
 
 _set = OrderedDict.__setitem__  # Parameters' own storage, the key already upper-cased
+# An empty Parameters without Parameters.__init__ (its default_ keywords and CaselessDict's
+# key loop have nothing to do for an empty one): 0.19 us instead of 1.6 us, for each of a
+# message's content lines. copy and pickle make their Parameters so too.
+_empty_parameters = OrderedDict.__new__
+
+_FOLD_CHARS = 74  # RFC 5545 3.1's 75 octets, less the space that starts a continuation line
+_FOLD = "\r\n "
 
 
 def content_line_parts(line: Contentline) -> tuple[str, Parameters, str]:
@@ -67,13 +102,13 @@ def content_line_parts(line: Contentline) -> tuple[str, Parameters, str]:
     semicolon = head.find(";")
     if semicolon < 0:
         name = head
-        params = Parameters()
+        params = _empty_parameters(Parameters)
     else:
         name = head[:semicolon]
         section = head[semicolon + 1 :]
         if not section:
             return line.parts()  # "NAME;:value": the library refuses it
-        params = Parameters()
+        params = _empty_parameters(Parameters)
         for parameter in section.split(";"):
             key, equals, value = parameter.partition("=")
             if not equals or _TOKEN.fullmatch(key) is None:
@@ -85,3 +120,58 @@ def content_line_parts(line: Contentline) -> tuple[str, Parameters, str]:
     if "\\" in value:
         value = unescape_backslash(value)
     return name, params, value
+
+
+def fold_line(line: Contentline) -> str:
+    """``line.to_ical()``, decoded: the line folded as ``icalendar`` folds it (RFC 5545
+    section 3.1: physical lines of at most 75 octets, each continuation starting with a space,
+    joined by CRLF), never splitting a ``\\`` or ``^`` escape from its next character."""
+    length = len(line)
+    if length <= _FOLD_CHARS and (line.isascii() or len(line.encode()) <= _FOLD_CHARS):
+        return str(line)  # _foldline folds only when a chunk would reach 75 octets
+    if not line.isascii():
+        return bytes(line.to_ical()).decode("utf-8")
+    chunks = []
+    start = 0
+    while length - start > _FOLD_CHARS:
+        stop = start + _FOLD_CHARS
+        if line[stop - 1] in "\\^":
+            stop -= 1
+        chunks.append(line[start:stop])
+        start = stop
+    chunks.append(line[start:])
+    return _FOLD.join(chunks)
+
+
+def component_ical(component: Any) -> bytes:
+    """``component.to_ical()``: its content lines (``Component.content_lines``) folded by
+    :func:`fold_line`, each ended by CRLF, UTF-8 (``Contentlines.to_ical``)."""
+    lines = component.content_lines()
+    return ("\r\n".join([fold_line(line) for line in lines if line]) + "\r\n").encode("utf-8")
+
+
+def content_lines_read(text: str) -> Contentlines:
+    """``Contentlines.from_ical(text)``: the text unfolded (RFC 5545 section 3.1), split into
+    content lines at CRLF or LF, empty ones left out, and an empty line appended."""
+    unfolded = _unfolded(text)
+    if unfolded is None:
+        return Contentlines.from_ical(text)
+    lines = Contentlines(Contentline(line) for line in NEWLINE.split(unfolded) if line)
+    lines.append("")  # type: ignore[arg-type]  # as from_ical does: the CRLF of the last line
+    return lines
+
+
+def _unfolded(text: str) -> str | None:
+    """``UFOLD.sub("", text)`` when every line break of the text is CRLF, or every one LF,
+    and no line is empty; None otherwise (the caller asks the library). Then a fold is
+    exactly a line break followed by a space or a tab, and removing one never makes another:
+    that would take a lone CR or LF, or two line breaks in a row."""
+    newlines = text.count("\n")
+    if newlines == 0:
+        return text  # every fold starts with a LF
+    crlfs = text.count("\r\n")
+    if crlfs == newlines and text.count("\r") == crlfs and "\r\n\r\n" not in text:
+        return text.replace("\r\n ", "").replace("\r\n\t", "")
+    if crlfs == 0 and "\r" not in text and "\n\n" not in text:
+        return text.replace("\n ", "").replace("\n\t", "")
+    return None

@@ -71,7 +71,28 @@ def _zone_name(zone: dt.tzinfo) -> str:
     raise NotStorable(f"time zone {type(zone).__name__} has no name")
 
 
+# The exact types _dump writes as they are, and each dataclass's field names: looked up by
+# type, one dict read, before the isinstance chain (which subclasses still go through). The
+# stored form is unchanged (tests/ical/test_stored.py compares it with the previous version's
+# over the corpus); message_dump of a sabre-shaped REQUEST takes 0.024 ms of CPU instead of
+# 0.048 ms (55 calls of _dump, the two versions interleaved in one process, best of 7).
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, str})
+_FIELDS_OF = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _TAG_OF}
+
+
 def _dump(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    fields = _FIELDS_OF.get(kind)
+    if fields is not None:
+        return {"c": _TAG_OF[kind], "f": {name: _dump(getattr(value, name)) for name in fields}}
+    if kind is tuple:
+        return {"t": [_dump(item) for item in value]}
+    return _dump_other(value)
+
+
+def _dump_other(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     enum_tag = _ENUM_TAG_OF.get(type(value))

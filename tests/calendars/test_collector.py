@@ -48,6 +48,8 @@ def _run_the_process(batches: int) -> list[list[list[None]]]:
 
 @pytest.fixture
 def collector() -> Iterator[None]:
+    # An in-process Celery worker of another test (solo pool) may have settled this process.
+    gc.unfreeze()
     gc.collect()
     yield
     gc.unfreeze()

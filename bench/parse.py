@@ -19,28 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
-
-
-def _per_message_ms(
-    items: Sequence[object], rounds: int, work: Callable[[object], object]
-) -> float:
-    """The fastest round's CPU time per item (the machine is shared: the others' load only
-    ever adds time)."""
-    for item in items[:20]:  # warm-up: imports and caches
-        work(item)
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.process_time()
-        for item in items:
-            work(item)
-        best = min(best, time.process_time() - started)
-    return best / len(items) * 1000
 
 
 def main() -> int:
@@ -59,6 +41,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from attachment import _per_message_ms  # the same fastest-round measure
     from render import corpus_bodies
     from sabre import sabre_request
 

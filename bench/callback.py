@@ -324,7 +324,7 @@ class Monitor:
 
 
 def mib(values: list[int]) -> str:
-    return "+".join(f"{value / 2**20:.0f}" for value in values) + " MiB"
+    return "+".join(f"{value / 2**20:.1f}" for value in values) + " MiB"
 
 
 def report(
@@ -760,9 +760,13 @@ def memory_run(
     first = monitor.snapshot()
     print(f"  start: web workers {mib(first.rss['web'])}, worker {mib(first.rss['worker'])}")
 
+    minute: list[Snapshot] = []  # the first minute's, once the processes are warm
+
     def on_second(second: int, acknowledged: int) -> None:
         if second % 60 == 0:
             snap = monitor.snapshot()
+            if not minute:
+                minute.append(snap)
             print(
                 f"  {second // 60:3d} min: web workers {mib(snap.rss['web'])}, "
                 f"worker {mib(snap.rss['worker'])}, delivered {snap.delivered - first.delivered}",
@@ -788,6 +792,14 @@ def memory_run(
     web_growth = sum(last.rss["web"]) - sum(first.rss["web"])
     worker_growth = sum(last.rss["worker"]) - sum(first.rss["worker"])
     print(f"  growth: web {web_growth / 2**20:+.1f} MiB, worker {worker_growth / 2**20:+.1f} MiB")
+    if minute:
+        warm = minute[0]
+        web_growth = sum(last.rss["web"]) - sum(warm.rss["web"])
+        worker_growth = sum(last.rss["worker"]) - sum(warm.rss["worker"])
+        print(
+            f"  after the first minute: web {web_growth / 2**20:+.1f} MiB, "
+            f"worker {worker_growth / 2**20:+.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

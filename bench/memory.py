@@ -183,6 +183,7 @@ def main() -> int:
                 "cpu_s": round(time.process_time() - started, 1),
                 **_smaps(),
                 "blocks": sys.getallocatedblocks(),
+                "interned": sys.getunicodeinternedsize(),
                 "objects": len(gc.get_objects()),
                 **_malloc(),
                 "collections": [stats["collections"] for stats in gc.get_stats()],

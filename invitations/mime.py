@@ -131,9 +131,10 @@ def _text_header(value: str) -> str:
     return Header(text, "utf-8", header_name="Subject").encode(linesep="\r\n")
 
 
-# Quoted-printable lines already encoded, by line (with its LF), in their CRLF form.
-_QP_LINES: dict[bytes, bytes] = {}
-_QP_LINES_KEPT = 4096
+@lru_cache(maxsize=1024)
+def _qp_line(line: bytes) -> bytes:
+    """One line quoted-printable, in its CRLF form (kept: see :func:`_qp`)."""
+    return binascii.b2a_qp(line, istext=True).replace(b"\n", _CRLF)
 
 
 def _qp(text: str) -> bytes:
@@ -144,19 +145,12 @@ def _qp(text: str) -> bytes:
     encoded once and kept: most lines of an email (the HTML template's, long with their
     inlined styles) are the same from email to email. ``b2a_qp`` over a whole sabre-sized
     email's HTML cost about 0.1 ms (8 kB at some 12 ns a byte); the lines looked up, about
-    0.01 ms. The lines kept are forgotten together when there are more than 4,096 of them.
+    0.01 ms. The 1,024 lines used last are kept, each forgotten on its own when it is the
+    oldest: a table emptied at once when full, as before, made the worker's memory climb for
+    minutes (bench/callback.py's memory run).
     """
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    lines = _QP_LINES
-    encoded = []
-    for line in data.splitlines(keepends=True):
-        found = lines.get(line)
-        if found is None:
-            if len(lines) >= _QP_LINES_KEPT:
-                lines.clear()
-            found = lines[line] = binascii.b2a_qp(line, istext=True).replace(b"\n", _CRLF)
-        encoded.append(found)
-    return b"".join(encoded)
+    return b"".join(map(_qp_line, data.splitlines(keepends=True)))
 
 
 def _boundary() -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from celery import Celery
 from celery.beat import PersistentScheduler as CeleryPersistentScheduler
-from celery.signals import task_prerun, worker_process_init, worker_process_shutdown
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "calendars.settings")
 
@@ -33,6 +33,17 @@ def _collector_settled(**_: object) -> None:
     from calendars.collector import collector_settle
 
     collector_settle()
+
+
+@task_postrun.connect
+def _collector_tidied(task: object = None, **_: object) -> None:
+    """A task has ended in a pool process: a full collection if the last is half a minute old
+    (calendars/collector.py)."""
+    request = getattr(task, "request", None)
+    if not getattr(request, "is_eager", False):
+        from calendars.collector import collector_tidy
+
+        collector_tidy()
 
 
 @worker_process_shutdown.connect

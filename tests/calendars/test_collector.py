@@ -99,3 +99,48 @@ def test_celery_pool_processes_settle_when_they_start(collector: None) -> None:
     before = gc.get_freeze_count()
     _collector_settled()
     assert gc.get_freeze_count() > before + 10_000
+
+
+def test_a_settled_process_collects_in_full_at_most_every_tidy_seconds(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from calendars import collector as module
+
+    collector_settle()
+    start = 1_000.0
+    monkeypatch.setattr(module, "_last_tidy", start)
+    refs = _old_garbage(100)
+    assert not module.collector_tidy(now=start + module.TIDY_SECONDS - 1)
+    assert _alive(refs) == 100  # not due: the garbage waits for the collector's own schedule
+    assert module.collector_tidy(now=start + module.TIDY_SECONDS)
+    assert _alive(refs) == 0
+    refs = _old_garbage(100)
+    assert not module.collector_tidy(now=start + module.TIDY_SECONDS + 1)  # counted from the last
+    assert _alive(refs) == 100
+    assert module.collector_tidy(now=start + 2 * module.TIDY_SECONDS)
+    assert _alive(refs) == 0
+
+
+def test_celery_pool_processes_tidy_after_their_tasks(
+    collector: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from celery.signals import task_postrun
+
+    from calendars import collector as module
+    from calendars.celery import _collector_tidied
+
+    assert _collector_tidied in task_postrun._live_receivers(None)
+    collector_settle()
+    monkeypatch.setattr(module, "_last_tidy", time.monotonic() - module.TIDY_SECONDS)
+    refs = _old_garbage(100)
+
+    class Eager:
+        class request:
+            is_eager = True
+
+    _collector_tidied(task=Eager())
+    assert _alive(refs) == 100  # a task run in a web request's process: not a pool's
+    _collector_tidied(task=object())
+    assert _alive(refs) == 0
